@@ -1,0 +1,39 @@
+package server
+
+import (
+	"google.golang.org/grpc/encoding"
+	"google.golang.org/grpc/encoding/proto"
+	"google.golang.org/grpc/mem"
+)
+
+// rawMessage is a message already in protobuf wire form. Stored records are
+// kept in exactly the wire encoding clients receive, so Consume streams send
+// them as they are read instead of decoding and re-encoding every entry.
+type rawMessage []byte
+
+// codec is the standard "proto" codec, except that it sends a rawMessage's
+// bytes untouched. It is installed on this server only (grpc.ForceServerCodecV2),
+// so no process-wide registry is changed.
+type codec struct {
+	proto encoding.CodecV2
+}
+
+func newCodec() codec {
+	return codec{proto: encoding.GetCodecV2(proto.Name)}
+}
+
+// Marshal hands gRPC the rawMessage's own bytes; the caller must not change
+// them after SendMsg, since the transport writes them out asynchronously.
+func (c codec) Marshal(v any) (mem.BufferSlice, error) {
+	if raw, ok := v.(rawMessage); ok {
+		return mem.BufferSlice{mem.SliceBuffer(raw)}, nil
+	}
+	return c.proto.Marshal(v)
+}
+
+func (c codec) Unmarshal(data mem.BufferSlice, v any) error {
+	return c.proto.Unmarshal(data, v)
+}
+
+// Name is "proto": clients see the standard content type.
+func (codec) Name() string { return proto.Name }

@@ -1,0 +1,157 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/logbroker/logbroker/pb"
+)
+
+// Consume sends one message per entry. Each entry's bytes are cut out of the
+// stored batch and sent as they are: they already are a LogEntry's encoding.
+func (s *service) Consume(req *pb.ConsumeRequest, stream grpc.ServerStreamingServer[pb.LogEntry]) error {
+	return s.consume(stream.Context(), req, func(b Batch) error { return sendEntries(stream, b) })
+}
+
+// ConsumeBatches sends one message per read: the stored bytes of a batch are
+// already an EntryBatch's encoding.
+func (s *service) ConsumeBatches(req *pb.ConsumeRequest, stream grpc.ServerStreamingServer[pb.EntryBatch]) error {
+	return s.consume(stream.Context(), req, func(b Batch) error { return stream.SendMsg(rawMessage(b.Data)) })
+}
+
+// consume is the stream loop shared by both Consume RPCs. It runs on the
+// stream's goroutine, which alone reads from storage and sends; storage only
+// signals the subscription.
+func (s *service) consume(ctx context.Context, req *pb.ConsumeRequest, send func(Batch) error) error {
+	if err := validateConsume(req); err != nil {
+		return err
+	}
+	topic, id := req.GetTopic(), req.GetPartition()
+	p, err := s.reg.Partition(topic, id)
+	if err != nil {
+		return toStatus(err)
+	}
+	var sub Subscription
+	if !req.GetStopAtEnd() {
+		// Subscribe before the first read: an append landing between a read
+		// that found nothing and the wait below leaves a signal pending, so
+		// no wake-up is lost.
+		if sub, err = p.Subscribe(ctx); err != nil {
+			return s.streamErr(ctx, err)
+		}
+		defer sub.Close()
+	}
+	offset, err := startOffset(ctx, p, req)
+	if err != nil {
+		return s.streamErr(ctx, err)
+	}
+	maxBytes := s.readBytes(req.GetMaxBytes())
+	for {
+		if s.stopping.Err() != nil {
+			return errShuttingDown
+		}
+		b, err := p.Read(ctx, offset, maxBytes)
+		if err != nil {
+			return s.streamErr(ctx, err)
+		}
+		if b.Count > 0 {
+			if err := send(b); err != nil {
+				return err
+			}
+			offset = b.Next
+			continue
+		}
+		if sub == nil { // caught up and stop_at_end
+			return nil
+		}
+		select {
+		case <-sub.C():
+		case <-ctx.Done():
+			return s.streamErr(ctx, ctx.Err())
+		case <-s.stopping.Done():
+			return errShuttingDown
+		case <-p.Done():
+			return s.partitionStopped(topic, id)
+		}
+	}
+}
+
+func startOffset(ctx context.Context, p Partition, req *pb.ConsumeRequest) (uint64, error) {
+	if req.GetStart() == pb.Start_START_AT_OFFSET {
+		return req.GetOffset(), nil
+	}
+	o, err := p.Offsets(ctx)
+	if err != nil {
+		return 0, err
+	}
+	if req.GetStart() == pb.Start_START_EARLIEST {
+		return o.LogStart, nil
+	}
+	return o.Next, nil
+}
+
+// readBytes bounds one read: 0 takes the default, and large requests are
+// capped so that one batch fits a default client's receive limit.
+func (s *service) readBytes(req uint32) int {
+	switch {
+	case req == 0:
+		return s.opts.DefaultReadBytes
+	case int64(req) > int64(s.opts.MaxReadBytes):
+		return s.opts.MaxReadBytes
+	}
+	return int(req)
+}
+
+// streamErr prefers "shutting down" over the cancellation that Stop causes.
+func (s *service) streamErr(ctx context.Context, err error) error {
+	if s.stopping.Err() != nil {
+		return errShuttingDown
+	}
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		return status.FromContextError(ctxErr).Err()
+	}
+	return toStatus(err)
+}
+
+// partitionStopped tells a deleted topic (NOT_FOUND) from a partition that
+// stopped for another reason (UNAVAILABLE).
+func (s *service) partitionStopped(topic string, id uint32) error {
+	if s.stopping.Err() != nil {
+		return errShuttingDown
+	}
+	if _, err := s.reg.Partition(topic, id); errors.Is(err, ErrUnknownTopic) || errors.Is(err, ErrUnknownPartition) {
+		return toStatus(fmt.Errorf("topic %q deleted while consuming partition %d: %w", topic, id, err))
+	}
+	return status.Errorf(codes.Unavailable, "server: partition %s/%d stopped", topic, id)
+}
+
+// sendEntries splits a stored batch (a run of EntryBatch.entries fields, each
+// 0x0a len <LogEntry>) and sends every LogEntry's bytes as one message.
+func sendEntries(stream grpc.ServerStream, b Batch) error {
+	data := b.Data
+	for len(data) > 0 {
+		num, typ, n := protowire.ConsumeTag(data)
+		if n < 0 || num != 1 || typ != protowire.BytesType {
+			return malformed(b, len(b.Data)-len(data))
+		}
+		entry, m := protowire.ConsumeBytes(data[n:])
+		if m < 0 {
+			return malformed(b, len(b.Data)-len(data))
+		}
+		if err := stream.SendMsg(rawMessage(entry)); err != nil {
+			return err
+		}
+		data = data[n+m:]
+	}
+	return nil
+}
+
+func malformed(b Batch, pos int) error {
+	return status.Errorf(codes.Internal, "server: malformed stored batch [%d, %d) at byte %d", b.First, b.Next, pos)
+}

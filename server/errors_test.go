@@ -1,0 +1,58 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"syscall"
+	"testing"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+func TestToStatus(t *testing.T) {
+	tests := []struct {
+		name     string
+		err      error
+		wantCode codes.Code
+	}{
+		{"topic exists", ErrTopicExists, codes.AlreadyExists},
+		{"unknown topic", ErrUnknownTopic, codes.NotFound},
+		{"unknown partition", ErrUnknownPartition, codes.NotFound},
+		{"invalid topic name", ErrInvalidTopicName, codes.InvalidArgument},
+		{"invalid partitions", ErrInvalidPartitions, codes.InvalidArgument},
+		{"no records", ErrNoRecords, codes.InvalidArgument},
+		{"record too large", ErrRecordTooLarge, codes.InvalidArgument},
+		{"offset out of range", ErrOffsetOutOfRange, codes.OutOfRange},
+		{"corrupt", ErrCorrupt, codes.DataLoss},
+		{"disk full", ErrDiskFull, codes.ResourceExhausted},
+		{"too many open files", ErrTooManyOpenFiles, codes.ResourceExhausted},
+		{"stopped", ErrStopped, codes.Unavailable},
+		{"failed", ErrFailed, codes.Unavailable},
+		{"failed because disk full", fmt.Errorf("%w: %w: %w", ErrFailed, ErrDiskFull, syscall.ENOSPC), codes.ResourceExhausted},
+		{"canceled", context.Canceled, codes.Canceled},
+		{"deadline", context.DeadlineExceeded, codes.DeadlineExceeded},
+		{"unknown", errors.New("boom"), codes.Internal},
+		{"status passes through", status.Error(codes.PermissionDenied, "no"), codes.PermissionDenied},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := fmt.Errorf("topic %q offset 42: %w", "orders", tt.err)
+			got := toStatus(err)
+			st, ok := status.FromError(got)
+			if !ok {
+				t.Fatalf("toStatus(%v) = %v, not a status", err, got)
+			}
+			if st.Code() != tt.wantCode {
+				t.Errorf("code = %s, want %s", st.Code(), tt.wantCode)
+			}
+			if tt.wantCode != codes.PermissionDenied && st.Message() != err.Error() {
+				t.Errorf("message = %q, want the error's text %q (which names the value)", st.Message(), err.Error())
+			}
+		})
+	}
+	if toStatus(nil) != nil {
+		t.Error("toStatus(nil) != nil")
+	}
+}

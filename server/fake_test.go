@@ -1,0 +1,326 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"google.golang.org/protobuf/encoding/protowire"
+)
+
+// fakeRegistry is an in-memory Registry with partition's semantics, for the
+// server's unit tests. Safe for concurrent use (one mutex: test code).
+type fakeRegistry struct {
+	mu      sync.Mutex
+	topics  map[string][]*fakePartition
+	err     error // returned by every registry call while set
+	panics  bool  // Topics panics while set
+	creates int   // successful mutations, to check bad input changes nothing
+}
+
+func newFakeRegistry() *fakeRegistry {
+	return &fakeRegistry{topics: map[string][]*fakePartition{}}
+}
+
+func (r *fakeRegistry) setErr(err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.err = err
+}
+
+func (r *fakeRegistry) CreateTopic(ctx context.Context, name string, n uint32) (TopicInfo, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.err != nil {
+		return TopicInfo{}, r.err
+	}
+	if _, ok := r.topics[name]; ok {
+		return TopicInfo{}, fmt.Errorf("%w: %q", ErrTopicExists, name)
+	}
+	parts := make([]*fakePartition, n)
+	for i := range parts {
+		parts[i] = newFakePartition(name, uint32(i))
+	}
+	r.topics[name] = parts
+	r.creates++
+	return TopicInfo{Name: name, Partitions: n}, nil
+}
+
+func (r *fakeRegistry) DeleteTopic(ctx context.Context, name string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.err != nil {
+		return r.err
+	}
+	parts, ok := r.topics[name]
+	if !ok {
+		return fmt.Errorf("%w: %q", ErrUnknownTopic, name)
+	}
+	delete(r.topics, name)
+	r.creates++
+	for _, p := range parts {
+		p.stop()
+	}
+	return nil
+}
+
+func (r *fakeRegistry) Topics() []TopicInfo {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.panics {
+		panic("fake: Topics panics")
+	}
+	out := make([]TopicInfo, 0, len(r.topics))
+	for name, parts := range r.topics {
+		out = append(out, TopicInfo{Name: name, Partitions: uint32(len(parts))})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+func (r *fakeRegistry) Partition(topic string, id uint32) (Partition, error) {
+	p, err := r.partition(topic, id)
+	if err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+func (r *fakeRegistry) partition(topic string, id uint32) (*fakePartition, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.err != nil {
+		return nil, r.err
+	}
+	parts, ok := r.topics[topic]
+	if !ok {
+		return nil, fmt.Errorf("%w: %q", ErrUnknownTopic, topic)
+	}
+	if id >= uint32(len(parts)) {
+		return nil, fmt.Errorf("%w: %s/%d (topic has %d)", ErrUnknownPartition, topic, id, len(parts))
+	}
+	return parts[id], nil
+}
+
+func (r *fakeRegistry) Offsets(ctx context.Context, topic string) ([]Offsets, error) {
+	r.mu.Lock()
+	parts, ok := r.topics[topic]
+	err := r.err
+	r.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, fmt.Errorf("%w: %q", ErrUnknownTopic, topic)
+	}
+	out := make([]Offsets, len(parts))
+	for i, p := range parts {
+		o, err := p.Offsets(ctx)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = o
+	}
+	return out, nil
+}
+
+// fakePartition keeps encoded records in memory, encoded exactly as the
+// segment format stores them.
+type fakePartition struct {
+	topic string
+	id    uint32
+	done  chan struct{}
+
+	mu            sync.Mutex
+	logStart      uint64
+	entries       [][]byte // entries[i] holds offset logStart+i
+	subs          map[*fakeSub]struct{}
+	stopped       bool
+	err           error // returned by every call while set
+	appends       int   // Append calls that stored records
+	asyncAppends  int   // AppendAsync calls that stored records
+	caughtUpReads int   // Reads that found nothing: a tail is about to wait
+}
+
+func newFakePartition(topic string, id uint32) *fakePartition {
+	return &fakePartition{topic: topic, id: id, done: make(chan struct{}), subs: map[*fakeSub]struct{}{}}
+}
+
+func (p *fakePartition) check(ctx context.Context) error {
+	if p.stopped {
+		return fmt.Errorf("%w: %s/%d", ErrStopped, p.topic, p.id)
+	}
+	if p.err != nil {
+		return p.err
+	}
+	return ctx.Err()
+}
+
+func (p *fakePartition) Append(ctx context.Context, recs []Record) (base, last uint64, err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err := p.check(ctx); err != nil {
+		return 0, 0, err
+	}
+	base, last = p.appendLocked(recs)
+	p.appends++
+	return base, last, nil
+}
+
+func (p *fakePartition) AppendAsync(ctx context.Context, recs []Record) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err := p.check(ctx); err != nil {
+		return err
+	}
+	p.appendLocked(recs)
+	p.asyncAppends++
+	return nil
+}
+
+func (p *fakePartition) appendLocked(recs []Record) (base, last uint64) {
+	base = p.logStart + uint64(len(p.entries))
+	now := time.Now().UnixMilli()
+	for i, r := range recs {
+		if r.TimestampMs == 0 {
+			r.TimestampMs = now
+		}
+		p.entries = append(p.entries, appendEntry(nil, base+uint64(i), r))
+	}
+	for s := range p.subs {
+		select {
+		case s.c <- struct{}{}:
+		default:
+		}
+	}
+	return base, base + uint64(len(recs)) - 1
+}
+
+func (p *fakePartition) Read(ctx context.Context, offset uint64, maxBytes int) (Batch, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err := p.check(ctx); err != nil {
+		return Batch{}, err
+	}
+	next := p.logStart + uint64(len(p.entries))
+	if offset < p.logStart || offset > next {
+		return Batch{}, fmt.Errorf("%w: offset %d not in [%d, %d]", ErrOffsetOutOfRange, offset, p.logStart, next)
+	}
+	if offset == next {
+		p.caughtUpReads++
+		return Batch{First: offset, Next: offset}, nil
+	}
+	if maxBytes <= 0 {
+		maxBytes = 1 << 20
+	}
+	b := Batch{First: offset, Next: offset}
+	for _, e := range p.entries[offset-p.logStart:] {
+		if b.Count > 0 && len(b.Data)+len(e) > maxBytes {
+			break
+		}
+		b.Data = append(b.Data, e...)
+		b.Next++
+		b.Count++
+	}
+	return b, nil
+}
+
+func (p *fakePartition) Offsets(ctx context.Context) (Offsets, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err := p.check(ctx); err != nil {
+		return Offsets{}, err
+	}
+	return Offsets{Partition: p.id, LogStart: p.logStart, Next: p.logStart + uint64(len(p.entries))}, nil
+}
+
+func (p *fakePartition) Subscribe(ctx context.Context) (Subscription, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err := p.check(ctx); err != nil {
+		return nil, err
+	}
+	s := &fakeSub{p: p, c: make(chan struct{}, 1)}
+	p.subs[s] = struct{}{}
+	return s, nil
+}
+
+func (p *fakePartition) Done() <-chan struct{} { return p.done }
+
+func (p *fakePartition) stop() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.stopped {
+		p.stopped = true
+		close(p.done)
+	}
+}
+
+func (p *fakePartition) setErr(err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.err = err
+}
+
+// truncateBefore drops records below offset, as retention does.
+func (p *fakePartition) truncateBefore(offset uint64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.entries = p.entries[offset-p.logStart:]
+	p.logStart = offset
+}
+
+func (p *fakePartition) stats() (appends, asyncAppends, caughtUpReads, subs int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.appends, p.asyncAppends, p.caughtUpReads, len(p.subs)
+}
+
+type fakeSub struct {
+	p *fakePartition
+	c chan struct{}
+}
+
+func (s *fakeSub) C() <-chan struct{} { return s.c }
+
+func (s *fakeSub) Close() {
+	s.p.mu.Lock()
+	defer s.p.mu.Unlock()
+	delete(s.p.subs, s)
+}
+
+// appendEntry encodes one record as the segment format stores it: an
+// EntryBatch.entries element whose LogEntry starts with the offset as an
+// 8-byte non-minimal varint.
+func appendEntry(dst []byte, offset uint64, r Record) []byte {
+	body := []byte{0x08}
+	for i := 0; i < 7; i++ {
+		body = append(body, byte(offset>>(7*i))&0x7f|0x80)
+	}
+	body = append(body, byte(offset>>49)&0x7f)
+	if len(r.Key) > 0 {
+		body = protowire.AppendTag(body, 2, protowire.BytesType)
+		body = protowire.AppendBytes(body, r.Key)
+	}
+	if len(r.Value) > 0 {
+		body = protowire.AppendTag(body, 3, protowire.BytesType)
+		body = protowire.AppendBytes(body, r.Value)
+	}
+	for _, h := range r.Headers {
+		var hb []byte
+		hb = protowire.AppendTag(hb, 1, protowire.BytesType)
+		hb = protowire.AppendString(hb, h.Key)
+		hb = protowire.AppendTag(hb, 2, protowire.BytesType)
+		hb = protowire.AppendBytes(hb, h.Value)
+		body = protowire.AppendTag(body, 4, protowire.BytesType)
+		body = protowire.AppendBytes(body, hb)
+	}
+	if r.TimestampMs != 0 {
+		body = protowire.AppendTag(body, 5, protowire.VarintType)
+		body = protowire.AppendVarint(body, uint64(r.TimestampMs))
+	}
+	dst = protowire.AppendTag(dst, 1, protowire.BytesType)
+	return protowire.AppendBytes(dst, body)
+}

@@ -1,0 +1,223 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"runtime/debug"
+	"time"
+
+	"github.com/rs/zerolog"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/reflection"
+	"google.golang.org/grpc/status"
+
+	"github.com/logbroker/logbroker/pb"
+)
+
+// Defaults for zero Options fields.
+const (
+	DefaultMaxRecordBytes = 1 << 20
+	DefaultMaxPartitions  = 1024
+	DefaultReadBytes      = 1 << 20
+	// DefaultMaxReadBytes keeps a batch within a default gRPC client's 4 MiB
+	// receive limit (a single record over it is still sent whole).
+	DefaultMaxReadBytes = 4 << 20
+	// batchHeadroom is what a produce request may carry beyond one maximal
+	// record: a client batch of smaller records, plus framing.
+	batchHeadroom = 4 << 20
+
+	// A dead client's streams are freed within Time+Timeout.
+	DefaultKeepaliveTime    = 30 * time.Second
+	DefaultKeepaliveTimeout = 10 * time.Second
+	// Clients may ping at most this often (also with no active stream).
+	DefaultKeepaliveMinTime = 10 * time.Second
+)
+
+// Options configures a Server. Registry is required; zero fields take defaults.
+type Options struct {
+	Registry Registry
+	Logger   zerolog.Logger
+	// MaxRecordBytes and MaxPartitions should equal storage's limits: they let
+	// the server refuse bad requests before storage sees them.
+	MaxRecordBytes int
+	MaxPartitions  uint32
+	// DefaultReadBytes bounds a read when a consumer gives max_bytes 0;
+	// MaxReadBytes caps what a consumer may ask for.
+	DefaultReadBytes int
+	MaxReadBytes     int
+	// MaxRecvMsgBytes bounds a request; default MaxRecordBytes + 4 MiB.
+	MaxRecvMsgBytes int
+	// Keepalive and KeepalivePolicy: zero fields take the Default* values.
+	Keepalive       keepalive.ServerParameters
+	KeepalivePolicy keepalive.EnforcementPolicy
+}
+
+func (o Options) withDefaults() (Options, error) {
+	if o.Registry == nil {
+		return o, errors.New("server: Options.Registry is nil")
+	}
+	if o.MaxRecordBytes <= 0 {
+		o.MaxRecordBytes = DefaultMaxRecordBytes
+	}
+	if o.MaxPartitions == 0 {
+		o.MaxPartitions = DefaultMaxPartitions
+	}
+	if o.DefaultReadBytes <= 0 {
+		o.DefaultReadBytes = DefaultReadBytes
+	}
+	if o.MaxReadBytes <= 0 {
+		o.MaxReadBytes = DefaultMaxReadBytes
+	}
+	o.DefaultReadBytes = min(o.DefaultReadBytes, o.MaxReadBytes)
+	if o.MaxRecvMsgBytes <= 0 {
+		o.MaxRecvMsgBytes = o.MaxRecordBytes + batchHeadroom
+	}
+	if o.Keepalive.Time <= 0 {
+		o.Keepalive.Time = DefaultKeepaliveTime
+	}
+	if o.Keepalive.Timeout <= 0 {
+		o.Keepalive.Timeout = DefaultKeepaliveTimeout
+	}
+	if o.KeepalivePolicy.MinTime <= 0 {
+		o.KeepalivePolicy.MinTime = DefaultKeepaliveMinTime
+		// Long-lived idle consumers and producers keep their connections
+		// alive with pings; allow that rather than GOAWAY them.
+		o.KeepalivePolicy.PermitWithoutStream = true
+	}
+	return o, nil
+}
+
+// Server is a gRPC server carrying BrokerService, health and reflection.
+type Server struct {
+	grpc   *grpc.Server
+	health *health.Server
+	log    zerolog.Logger
+	// stopping is cancelled when Stop begins; every stream's context derives
+	// from it so that live tails (and health watches) end.
+	stopping context.Context
+	stop     context.CancelFunc
+}
+
+// New builds a Server; it serves nothing until Serve.
+func New(opts Options) (*Server, error) {
+	opts, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{health: health.NewServer(), log: opts.Logger}
+	s.stopping, s.stop = context.WithCancel(context.Background())
+	s.grpc = grpc.NewServer(
+		grpc.ForceServerCodecV2(newCodec()),
+		grpc.MaxRecvMsgSize(opts.MaxRecvMsgBytes),
+		grpc.KeepaliveParams(opts.Keepalive),
+		grpc.KeepaliveEnforcementPolicy(opts.KeepalivePolicy),
+		grpc.ChainUnaryInterceptor(s.unaryInterceptor),
+		grpc.ChainStreamInterceptor(s.streamInterceptor),
+	)
+	pb.RegisterBrokerServiceServer(s.grpc, &service{opts: opts, reg: opts.Registry, stopping: s.stopping})
+	healthpb.RegisterHealthServer(s.grpc, s.health)
+	reflection.Register(s.grpc)
+	s.SetServing(true)
+	return s, nil
+}
+
+// GRPC is the underlying server, for registering further services.
+func (s *Server) GRPC() *grpc.Server { return s.grpc }
+
+// Serve accepts connections on lis until Stop; it returns nil after Stop.
+func (s *Server) Serve(lis net.Listener) error {
+	if err := s.grpc.Serve(lis); err != nil {
+		return fmt.Errorf("server: serve %s: %w", lis.Addr(), err)
+	}
+	return nil
+}
+
+// SetServing sets the health status of the broker ("" and BrokerService).
+// It has no effect once Stop has begun.
+func (s *Server) SetServing(serving bool) {
+	st := healthpb.HealthCheckResponse_NOT_SERVING
+	if serving {
+		st = healthpb.HealthCheckResponse_SERVING
+	}
+	s.health.SetServingStatus("", st)
+	s.health.SetServingStatus(pb.BrokerService_ServiceDesc.ServiceName, st)
+}
+
+// Stop turns health to NOT_SERVING, stops accepting, ends open streams with
+// UNAVAILABLE and waits for in-flight calls to finish. If ctx ends first it
+// closes every connection, waits for the handlers to return, and returns the
+// context's error. Safe to call more than once.
+func (s *Server) Stop(ctx context.Context) error {
+	s.health.Shutdown()
+	done := make(chan struct{})
+	go func() {
+		s.grpc.GracefulStop()
+		close(done)
+	}()
+	s.stop()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		s.grpc.Stop()
+		<-done
+		return fmt.Errorf("server: graceful stop: %w", ctx.Err())
+	}
+}
+
+func (s *Server) unaryInterceptor(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
+	start := time.Now()
+	defer func() {
+		if r := recover(); r != nil {
+			err = s.panicked(info.FullMethod, r)
+		}
+		s.logRPC(info.FullMethod, start, err)
+	}()
+	return handler(ctx, req)
+}
+
+func (s *Server) streamInterceptor(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) (err error) {
+	start := time.Now()
+	ctx, cancel := context.WithCancel(ss.Context())
+	defer cancel()
+	defer context.AfterFunc(s.stopping, cancel)()
+	defer func() {
+		if r := recover(); r != nil {
+			err = s.panicked(info.FullMethod, r)
+		}
+		s.logRPC(info.FullMethod, start, err)
+	}()
+	return handler(srv, stoppableStream{ServerStream: ss, ctx: ctx})
+}
+
+// stoppableStream is a stream whose context also ends when Stop begins.
+type stoppableStream struct {
+	grpc.ServerStream
+	ctx context.Context
+}
+
+func (s stoppableStream) Context() context.Context { return s.ctx }
+
+// panicked keeps a bug in one handler from taking the broker down.
+func (s *Server) panicked(method string, r any) error {
+	s.log.Error().Str("method", method).Interface("panic", r).Bytes("stack", debug.Stack()).Msg("rpc handler panicked")
+	return status.Errorf(codes.Internal, "server: internal error in %s", method)
+}
+
+func (s *Server) logRPC(method string, start time.Time, err error) {
+	code := status.Code(err)
+	ev := s.log.Debug()
+	switch code {
+	case codes.Internal, codes.DataLoss, codes.Unknown:
+		ev = s.log.Error()
+	case codes.ResourceExhausted:
+		ev = s.log.Warn()
+	}
+	ev.Str("method", method).Str("code", code.String()).Dur("took", time.Since(start)).Err(err).Msg("rpc")
+}

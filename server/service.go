@@ -1,0 +1,94 @@
+package server
+
+import (
+	"context"
+
+	"github.com/logbroker/logbroker/pb"
+)
+
+// service implements pb.BrokerServiceServer over a Registry.
+type service struct {
+	pb.UnimplementedBrokerServiceServer
+	opts Options
+	reg  Registry
+	// stopping is done once Stop has begun: stream loops end on it.
+	stopping context.Context
+}
+
+func (s *service) Produce(ctx context.Context, req *pb.ProduceRequest) (*pb.ProduceResponse, error) {
+	if err := s.validateProduce(req); err != nil {
+		return nil, err
+	}
+	p, err := s.reg.Partition(req.GetTopic(), req.GetPartition())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	recs := toRecords(req.GetRecords())
+	if req.GetAcks() == pb.Acks_ACKS_NONE {
+		if err := p.AppendAsync(ctx, recs); err != nil {
+			return nil, toStatus(err)
+		}
+		return &pb.ProduceResponse{}, nil
+	}
+	base, last, err := p.Append(ctx, recs)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &pb.ProduceResponse{BaseOffset: base, LastOffset: last}, nil
+}
+
+func (s *service) CreateTopic(ctx context.Context, req *pb.CreateTopicRequest) (*pb.CreateTopicResponse, error) {
+	if err := validateTopicName(req.GetName()); err != nil {
+		return nil, err
+	}
+	if err := s.validatePartitions(req.GetPartitions()); err != nil {
+		return nil, err
+	}
+	info, err := s.reg.CreateTopic(ctx, req.GetName(), req.GetPartitions())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &pb.CreateTopicResponse{Topic: topicMetadata(info)}, nil
+}
+
+func (s *service) ListTopics(context.Context, *pb.ListTopicsRequest) (*pb.ListTopicsResponse, error) {
+	topics := s.reg.Topics()
+	resp := &pb.ListTopicsResponse{Topics: make([]*pb.TopicMetadata, len(topics))}
+	for i, t := range topics {
+		resp.Topics[i] = topicMetadata(t)
+	}
+	return resp, nil
+}
+
+func (s *service) DeleteTopic(ctx context.Context, req *pb.DeleteTopicRequest) (*pb.DeleteTopicResponse, error) {
+	if err := validateTopicName(req.GetName()); err != nil {
+		return nil, err
+	}
+	if err := s.reg.DeleteTopic(ctx, req.GetName()); err != nil {
+		return nil, toStatus(err)
+	}
+	return &pb.DeleteTopicResponse{}, nil
+}
+
+func (s *service) GetOffsets(ctx context.Context, req *pb.GetOffsetsRequest) (*pb.GetOffsetsResponse, error) {
+	if err := validateTopicName(req.GetTopic()); err != nil {
+		return nil, err
+	}
+	offs, err := s.reg.Offsets(ctx, req.GetTopic())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	resp := &pb.GetOffsetsResponse{Partitions: make([]*pb.PartitionOffsets, len(offs))}
+	for i, o := range offs {
+		resp.Partitions[i] = &pb.PartitionOffsets{Partition: o.Partition, LogStartOffset: o.LogStart, NextOffset: o.Next}
+	}
+	return resp, nil
+}
+
+func topicMetadata(t TopicInfo) *pb.TopicMetadata {
+	parts := make([]uint32, t.Partitions)
+	for i := range parts {
+		parts[i] = uint32(i)
+	}
+	return &pb.TopicMetadata{Name: t.Name, Partitions: parts}
+}
