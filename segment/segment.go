@@ -1,0 +1,586 @@
+package segment
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// ErrOutOfRange reports an offset or position outside a segment or view.
+var ErrOutOfRange = errors.New("segment: out of range")
+
+const (
+	defaultIndexInterval = 4096
+	defaultMaxBytes      = 64 << 20
+	// Index positions are u32, so no frame may start at 4 GiB or later.
+	maxSegmentBytes = math.MaxUint32
+	scanChunk       = 256 << 10
+)
+
+// LogName is the .log file name of the segment with base offset base.
+func LogName(base uint64) string { return fmt.Sprintf("%020d.log", base) }
+
+// IndexName is the .index file name of the segment with base offset base.
+func IndexName(base uint64) string { return fmt.Sprintf("%020d.index", base) }
+
+// ParseBase parses a .log file name (no directory) made by LogName. Other
+// names, including .index files, give ok == false.
+func ParseBase(filename string) (base uint64, ok bool) {
+	digits, found := strings.CutSuffix(filename, ".log")
+	if !found || len(digits) != 20 {
+		return 0, false
+	}
+	for _, c := range digits {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+	}
+	base, err := strconv.ParseUint(digits, 10, 64)
+	if err != nil {
+		return 0, false
+	}
+	return base, true
+}
+
+// Options configure a segment. Zero fields take defaults.
+type Options struct {
+	MaxBytes           int64 // roll threshold; default 64 MiB, at most 4 GiB
+	IndexIntervalBytes int   // log bytes between index entries; default 4096
+	MaxFrameBytes      int   // bound on a frame's length; default and max MaxFrameBytes
+}
+
+func (o Options) withDefaults() Options {
+	if o.MaxBytes <= 0 {
+		o.MaxBytes = defaultMaxBytes
+	}
+	o.MaxBytes = min(o.MaxBytes, maxSegmentBytes)
+	if o.IndexIntervalBytes <= 0 {
+		o.IndexIntervalBytes = defaultIndexInterval
+	}
+	if o.MaxFrameBytes <= 0 || o.MaxFrameBytes > MaxFrameBytes {
+		o.MaxFrameBytes = MaxFrameBytes
+	}
+	return o
+}
+
+// OpenMode says what Open may assume about a segment's files.
+type OpenMode int
+
+const (
+	// Sealed: a read-only older segment; Open reads nothing.
+	Sealed OpenMode = iota
+	// Clean: the active segment after a clean shutdown; Open reads the index
+	// and the log from the last index entry on.
+	Clean
+	// Recover: the active segment after a crash; Open checks every frame and
+	// truncates at the first torn or bad one.
+	Recover
+)
+
+func (m OpenMode) String() string {
+	switch m {
+	case Sealed:
+		return "sealed"
+	case Clean:
+		return "clean"
+	case Recover:
+		return "recover"
+	}
+	return "OpenMode(" + strconv.Itoa(int(m)) + ")"
+}
+
+// RecoverStats describes what Open read and repaired.
+type RecoverStats struct {
+	ScannedBytes   int64 // log bytes read to find the end
+	TruncatedBytes int64 // torn or bad tail bytes cut off
+	Frames         int   // frames scanned
+	IndexRebuilt   bool  // the .index file was invalid or stale and was rebuilt
+}
+
+// Segment is one .log file and its .index. It is NOT safe for concurrent use:
+// one owner (the partition actor) calls every method. Views it hands out may be
+// read from other goroutines.
+type Segment struct {
+	fs        FS
+	base      uint64
+	o         Options
+	logPath   string
+	indexPath string
+	log       *cachedFile
+
+	size      int64  // committed bytes
+	next      uint64 // offset after the last record
+	sealed    bool
+	closed    bool
+	idx       index
+	idxLoaded bool  // sealed segments load their index on first Locate
+	dirtyTail error // a failed append left bytes past size that could not be cut
+
+	hdr [HeaderSize]byte // scratch for Locate
+}
+
+// Create makes an empty segment (truncating leftovers). It does not sync the
+// directory: the caller syncs it once.
+func Create(c *FileCache, dir string, base uint64, o Options) (*Segment, error) {
+	s := newSegment(c, dir, base, o, os.O_RDWR|os.O_CREATE|os.O_TRUNC)
+	s.next, s.idxLoaded = base, true
+	if _, err := s.log.acquire(); err != nil {
+		s.log.close()
+		return nil, fmt.Errorf("segment: create: %w", err)
+	}
+	s.log.release()
+	if err := writeIndexFile(s.fs, s.indexPath, nil, 0); err != nil {
+		s.log.close()
+		return nil, fmt.Errorf("segment: create %s: %w", s.indexPath, err)
+	}
+	return s, nil
+}
+
+func newSegment(c *FileCache, dir string, base uint64, o Options, flag int) *Segment {
+	s := &Segment{
+		fs:        c.fs,
+		base:      base,
+		o:         o.withDefaults(),
+		logPath:   filepath.Join(dir, LogName(base)),
+		indexPath: filepath.Join(dir, IndexName(base)),
+	}
+	s.log = c.newFile(s.logPath, flag)
+	return s
+}
+
+// Open opens an existing segment. nextBase is the following segment's base,
+// used as Next() for a Sealed segment and ignored otherwise.
+func Open(c *FileCache, dir string, base uint64, o Options, mode OpenMode, nextBase uint64) (*Segment, RecoverStats, error) {
+	var st RecoverStats
+	if mode == Sealed {
+		s := newSegment(c, dir, base, o, os.O_RDONLY)
+		fi, err := s.fs.Stat(s.logPath)
+		if err != nil {
+			return nil, st, fmt.Errorf("segment: open: %w", err)
+		}
+		if nextBase < base {
+			return nil, st, fmt.Errorf("%w: sealed segment %d: next base %d below it", ErrOutOfRange, base, nextBase)
+		}
+		s.size, s.next, s.sealed = fi.Size(), nextBase, true
+		return s, st, nil
+	}
+	if mode != Clean && mode != Recover {
+		return nil, st, fmt.Errorf("segment: open: unknown mode %d", mode)
+	}
+	s := newSegment(c, dir, base, o, os.O_RDWR)
+	s.idxLoaded = true
+	var err error
+	if mode == Clean {
+		st, err = s.openClean()
+	} else {
+		st, err = s.recover()
+	}
+	if err != nil {
+		s.log.close()
+		return nil, st, fmt.Errorf("segment: open %s (%s): %w", s.logPath, mode, err)
+	}
+	return s, st, nil
+}
+
+// openClean trusts the index, checks the frames from its last entry to the
+// end, and falls back to recover if anything does not fit.
+func (s *Segment) openClean() (RecoverStats, error) {
+	var st RecoverStats
+	f, err := s.log.acquire()
+	if err != nil {
+		return st, err
+	}
+	size, err := f.Size()
+	s.log.release()
+	if err != nil {
+		return st, err
+	}
+	data, err := readIndexFile(s.fs, s.indexPath, (size/HeaderSize+1)*indexEntrySize)
+	if err != nil {
+		return s.recover()
+	}
+	entries, err := parseIndex(data, size, math.MaxUint32+1)
+	if err != nil || len(entries) == 0 {
+		return s.recover()
+	}
+	last := entries[len(entries)-1]
+	s.idx = index{entries: entries, written: len(entries), unverified: len(entries) - 1}
+	s.size, s.next = int64(last.pos), s.base+uint64(last.rel)
+	st, err = s.scanTail(true)
+	if err != nil || s.size != size {
+		// Bad index or bad tail in what a clean shutdown synced: check it all.
+		s.idx.reset()
+		return s.recover()
+	}
+	return st, nil
+}
+
+// recover scans the whole log, truncates at the first bad frame, rebuilds
+// and rewrites the index.
+func (s *Segment) recover() (RecoverStats, error) {
+	s.idx.reset()
+	s.size, s.next = 0, s.base
+	st, err := s.scanTail(true)
+	st.IndexRebuilt = true
+	if err != nil {
+		return st, err
+	}
+	if st.TruncatedBytes > 0 {
+		f, err := s.log.acquire()
+		if err != nil {
+			return st, err
+		}
+		defer s.log.release()
+		if err := f.Truncate(s.size); err != nil {
+			return st, fmt.Errorf("truncate torn tail at %d: %w", s.size, err)
+		}
+		if err := f.Sync(); err != nil {
+			return st, fmt.Errorf("sync after truncate at %d: %w", s.size, err)
+		}
+	}
+	if err := writeIndexFile(s.fs, s.indexPath, s.idx.entries, 0); err == nil {
+		s.idx.written = len(s.idx.entries)
+	}
+	return st, nil
+}
+
+// scanTail reads frames from s.size to the end of the file, adding them to the
+// segment. It stops at the first torn or bad frame and reports the bytes past
+// it as TruncatedBytes (it does not truncate). Only I/O errors are returned.
+func (s *Segment) scanTail(verifyCRC bool) (RecoverStats, error) {
+	var st RecoverStats
+	f, err := s.log.acquire()
+	if err != nil {
+		return st, err
+	}
+	defer s.log.release()
+	end, err := f.Size()
+	if err != nil {
+		return st, err
+	}
+	start := s.size
+	pos, next, err := scanFrames(f, s.size, end, s.next, s.o.MaxFrameBytes, verifyCRC, func(pos int64, h FrameHeader) {
+		s.idx.add(h.Base-s.base, pos, h.Size(), s.o.IndexIntervalBytes)
+		st.Frames++
+	})
+	if err != nil && !errors.Is(err, ErrTorn) && !errors.Is(err, ErrCorrupt) {
+		return st, err
+	}
+	s.size, s.next = pos, next
+	st.ScannedBytes = end - start
+	st.TruncatedBytes = end - pos
+	return st, nil
+}
+
+// scanFrames walks frames in f from pos to end whose bases continue from next,
+// calling fn for each good one. It returns where the good frames end and the
+// offset after them; err wraps ErrTorn (or ErrCorrupt for a CRC mismatch) if it
+// stopped before end.
+func scanFrames(f File, pos, end int64, next uint64, maxFrame int, verifyCRC bool, fn func(pos int64, h FrameHeader)) (int64, uint64, error) {
+	buf := make([]byte, min(scanChunk, max(end-pos, HeaderSize)))
+	bufPos, bufLen := pos, 0 // buf[:bufLen] holds the file from bufPos
+	need := func(n int64) error {
+		if pos+n > end {
+			return fmt.Errorf("%w: %d bytes at %d, file ends at %d", ErrTorn, n, pos, end)
+		}
+		if pos >= bufPos && pos+n <= bufPos+int64(bufLen) {
+			return nil
+		}
+		if int64(len(buf)) < n {
+			buf = make([]byte, n)
+		}
+		bufPos = pos
+		bufLen = int(min(int64(len(buf)), end-pos))
+		if _, err := f.ReadAt(buf[:bufLen], pos); err != nil && !errors.Is(err, io.EOF) {
+			return fmt.Errorf("read at %d: %w", pos, err)
+		}
+		return nil
+	}
+	for pos < end {
+		if err := need(HeaderSize); err != nil {
+			return pos, next, err
+		}
+		h, err := parseHeader(buf[pos-bufPos:], maxFrame)
+		if err != nil {
+			return pos, next, fmt.Errorf("at %d: %w", pos, err)
+		}
+		if h.Base != next {
+			return pos, next, fmt.Errorf("%w: frame at %d has base %d, want %d", ErrTorn, pos, h.Base, next)
+		}
+		if verifyCRC {
+			if err := need(h.Size()); err != nil {
+				return pos, next, err
+			}
+			if _, err := CheckFrame(buf[pos-bufPos : pos-bufPos+h.Size()]); err != nil {
+				return pos, next, fmt.Errorf("at %d: %w", pos, err)
+			}
+		} else if pos+h.Size() > end {
+			return pos, next, fmt.Errorf("%w: frame at %d runs past the end %d", ErrTorn, pos, end)
+		}
+		fn(pos, h)
+		pos += h.Size()
+		next = h.Next()
+	}
+	return pos, next, nil
+}
+
+// Base is the offset of the segment's first record.
+func (s *Segment) Base() uint64 { return s.base }
+
+// Next is the offset after the segment's last record.
+func (s *Segment) Next() uint64 { return s.next }
+
+// Size is the committed size of the .log in bytes.
+func (s *Segment) Size() int64 { return s.size }
+
+// Sealed reports whether the segment is read-only.
+func (s *Segment) Sealed() bool { return s.sealed }
+
+// ModTime is the .log file's modification time, for retention by age.
+func (s *Segment) ModTime() (time.Time, error) {
+	fi, err := s.fs.Stat(s.logPath)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("segment: %w", err)
+	}
+	return fi.ModTime(), nil
+}
+
+// Append writes one or more sealed frames, contiguous and continuing from
+// Next(), with one WriteAt at Size(). On error nothing of frames is visible and
+// the segment is unchanged; OS errors (ENOSPC, EIO, EMFILE) are wrapped.
+func (s *Segment) Append(frames []byte) error {
+	if s.closed || s.sealed {
+		return fmt.Errorf("%w: append to %s", ErrClosed, s.logPath)
+	}
+	n := int64(len(frames))
+	if n == 0 {
+		return nil
+	}
+	if ShouldRoll(s.size, n, s.o.MaxBytes) || s.size+n > maxSegmentBytes {
+		return fmt.Errorf("%w: %s has %d bytes, %d more exceed %d", ErrFull, s.logPath, s.size, n, s.o.MaxBytes)
+	}
+	next := s.next
+	for p := int64(0); p < n; {
+		h, err := parseHeader(frames[p:], s.o.MaxFrameBytes)
+		if err != nil {
+			return fmt.Errorf("%w: append: frame at %d: %w", ErrMalformed, p, err)
+		}
+		if h.Base != next {
+			return fmt.Errorf("%w: append: frame at %d has base %d, want %d", ErrMalformed, p, h.Base, next)
+		}
+		if p += h.Size(); p > n {
+			return fmt.Errorf("%w: append: frame at offset %d runs past the buffer", ErrMalformed, h.Base)
+		}
+		next = h.Next()
+	}
+	if next-s.base > math.MaxUint32 {
+		return fmt.Errorf("%w: %s would hold offsets up to %d", ErrFull, s.logPath, next)
+	}
+	f, err := s.log.acquire()
+	if err != nil {
+		return fmt.Errorf("segment: append: %w", err)
+	}
+	defer s.log.release()
+	if s.dirtyTail != nil {
+		if err := f.Truncate(s.size); err != nil {
+			return fmt.Errorf("segment: append to %s: cut failed write at %d: %w", s.logPath, s.size, err)
+		}
+		s.dirtyTail = nil
+	}
+	if _, err := f.WriteAt(frames, s.size); err != nil {
+		if terr := f.Truncate(s.size); terr != nil {
+			s.dirtyTail = terr
+		}
+		return fmt.Errorf("segment: append %d bytes to %s at %d: %w", n, s.logPath, s.size, err)
+	}
+	for p := int64(0); p < n; {
+		h, _ := parseHeader(frames[p:], s.o.MaxFrameBytes)
+		s.idx.add(h.Base-s.base, s.size+p, h.Size(), s.o.IndexIntervalBytes)
+		p += h.Size()
+	}
+	s.size += n
+	s.next = next
+	return nil
+}
+
+// Sync makes the appended frames durable (fdatasync), then writes pending
+// index entries. Index write errors are not returned: the index is a hint and
+// is rebuilt if it is found wrong.
+func (s *Segment) Sync() error {
+	if s.closed {
+		return fmt.Errorf("%w: sync %s", ErrClosed, s.logPath)
+	}
+	if s.sealed {
+		return nil
+	}
+	f, err := s.log.acquire()
+	if err != nil {
+		return fmt.Errorf("segment: sync: %w", err)
+	}
+	err = f.Sync()
+	s.log.release()
+	if err != nil {
+		return fmt.Errorf("segment: sync %s: %w", s.logPath, err)
+	}
+	s.flushIndex()
+	return nil
+}
+
+func (s *Segment) flushIndex() {
+	if !s.idxLoaded || s.idx.written >= len(s.idx.entries) {
+		return
+	}
+	if err := writeIndexFile(s.fs, s.indexPath, s.idx.entries, s.idx.written); err == nil {
+		s.idx.written = len(s.idx.entries)
+	}
+}
+
+// Seal syncs the segment and writes its index; it becomes read-only.
+func (s *Segment) Seal() error {
+	if s.sealed {
+		return nil
+	}
+	if err := s.Sync(); err != nil {
+		return err
+	}
+	s.sealed = true
+	s.log.c.mu.Lock()
+	s.log.flag = os.O_RDONLY
+	s.log.c.mu.Unlock()
+	return nil
+}
+
+// Close writes pending index entries and releases the segment's file. Views
+// stay readable until released.
+func (s *Segment) Close() error {
+	if s.closed {
+		return nil
+	}
+	if !s.sealed {
+		s.flushIndex()
+	}
+	s.closed = true
+	if err := s.log.close(); err != nil {
+		return fmt.Errorf("segment: close %s: %w", s.logPath, err)
+	}
+	return nil
+}
+
+// Remove closes the segment and deletes its files. Views stay readable until
+// released.
+func (s *Segment) Remove() error {
+	err := s.Close()
+	for _, name := range []string{s.logPath, s.indexPath} {
+		if rerr := s.fs.Remove(name); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) && err == nil {
+			err = fmt.Errorf("segment: remove: %w", rerr)
+		}
+	}
+	return err
+}
+
+// Locate returns the position of the frame holding offset or of an earlier
+// frame (index floor); the caller scans forward. offset must be in [Base, Next).
+func (s *Segment) Locate(offset uint64) (int64, error) {
+	if s.closed {
+		return 0, fmt.Errorf("%w: locate in %s", ErrClosed, s.logPath)
+	}
+	if offset < s.base || offset >= s.next {
+		return 0, fmt.Errorf("%w: offset %d not in segment [%d, %d)", ErrOutOfRange, offset, s.base, s.next)
+	}
+	if !s.idxLoaded {
+		if err := s.loadIndex(); err != nil {
+			return 0, err
+		}
+	}
+	i, e := s.idx.floor(offset - s.base)
+	if i < 0 {
+		return 0, nil
+	}
+	if i < s.idx.unverified {
+		ok, err := s.checkEntry(e)
+		if err != nil {
+			return 0, err
+		}
+		if !ok {
+			if err := s.rebuildIndex(); err != nil {
+				return 0, err
+			}
+			if i, e = s.idx.floor(offset - s.base); i < 0 {
+				return 0, nil
+			}
+		}
+	}
+	return int64(e.pos), nil
+}
+
+// checkEntry reads the frame header an entry points at and compares bases.
+func (s *Segment) checkEntry(e indexEntry) (bool, error) {
+	f, err := s.log.acquire()
+	if err != nil {
+		return false, fmt.Errorf("segment: locate: %w", err)
+	}
+	defer s.log.release()
+	if _, err := f.ReadAt(s.hdr[:], int64(e.pos)); err != nil && !errors.Is(err, io.EOF) {
+		return false, fmt.Errorf("segment: locate in %s: %w", s.logPath, err)
+	}
+	h, err := parseHeader(s.hdr[:], s.o.MaxFrameBytes)
+	return err == nil && h.Base == s.base+uint64(e.rel), nil
+}
+
+// loadIndex reads a sealed segment's index file, rebuilding it if invalid.
+func (s *Segment) loadIndex() error {
+	data, err := readIndexFile(s.fs, s.indexPath, (s.size/HeaderSize+1)*indexEntrySize)
+	if err == nil {
+		var entries []indexEntry
+		if entries, err = parseIndex(data, s.size, s.next-s.base); err == nil {
+			s.idx = index{entries: entries, written: len(entries), unverified: len(entries)}
+			s.idxLoaded = true
+			return nil
+		}
+	}
+	return s.rebuildIndex()
+}
+
+// rebuildIndex walks the frame headers of the committed log and rewrites the
+// index file. It stops at a frame it cannot parse: reads reaching it fail.
+func (s *Segment) rebuildIndex() error {
+	f, err := s.log.acquire()
+	if err != nil {
+		return fmt.Errorf("segment: rebuild index: %w", err)
+	}
+	defer s.log.release()
+	s.idx.reset()
+	_, _, err = scanFrames(f, 0, s.size, s.base, s.o.MaxFrameBytes, false, func(pos int64, h FrameHeader) {
+		s.idx.add(h.Base-s.base, pos, h.Size(), s.o.IndexIntervalBytes)
+	})
+	if err != nil && !errors.Is(err, ErrTorn) && !errors.Is(err, ErrCorrupt) {
+		return fmt.Errorf("segment: rebuild index of %s: %w", s.logPath, err)
+	}
+	s.idxLoaded = true
+	if werr := writeIndexFile(s.fs, s.indexPath, s.idx.entries, 0); werr == nil {
+		s.idx.written = len(s.idx.entries)
+	}
+	return nil
+}
+
+// View pins [from, Size()) of the .log for reading by another goroutine.
+func (s *Segment) View(from int64) (*View, error) {
+	if s.closed {
+		return nil, fmt.Errorf("%w: view of %s", ErrClosed, s.logPath)
+	}
+	if from < 0 || from > s.size {
+		return nil, fmt.Errorf("%w: position %d not in [0, %d] of %s", ErrOutOfRange, from, s.size, s.logPath)
+	}
+	f, err := s.log.acquire()
+	if err != nil {
+		return nil, fmt.Errorf("segment: view: %w", err)
+	}
+	return &View{h: s.log, f: f, start: from, end: s.size, maxFrame: s.o.MaxFrameBytes}, nil
+}

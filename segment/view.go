@@ -1,0 +1,159 @@
+package segment
+
+import (
+	"errors"
+	"fmt"
+	"io"
+)
+
+const minReadChunk = 64 << 10
+
+// View is a pinned, immutable byte range [start, end) of a segment's .log. It
+// may be used from any one goroutine other than the owner; it keeps the file
+// readable (even after Remove) until Release.
+type View struct {
+	h        *cachedFile
+	f        File
+	start    int64
+	end      int64
+	maxFrame int
+	released bool
+}
+
+// Start and End are the view's byte range in the .log.
+func (v *View) Start() int64 { return v.start }
+func (v *View) End() int64   { return v.end }
+
+// Release unpins the view's file. Call it exactly once.
+func (v *View) Release() {
+	if !v.released {
+		v.released = true
+		v.h.release()
+	}
+}
+
+// Read reads frames from the view start, checking each one it returns records
+// from (ErrCorrupt with the frame's base offset on a mismatch), skips records
+// below offset, and returns the stored records from offset on: whole records
+// while the total stays <= maxBytes, but always at least one. It may stop
+// early at a frame boundary. data aliases buf, grown if needed. With offset
+// at or past the end of the view it returns no records and first == next ==
+// offset. Frames wholly below offset are skipped without a CRC check.
+func (v *View) Read(buf []byte, offset uint64, maxBytes int) (data []byte, first, next uint64, err error) {
+	if v.released {
+		return nil, 0, 0, fmt.Errorf("%w: read from a released view", ErrClosed)
+	}
+	first, next = offset, offset
+	chunk := max(maxBytes, minReadChunk)
+	buf = buf[:cap(buf)]
+	if len(buf) < chunk {
+		buf = make([]byte, min(int64(chunk), max(v.end-v.start, HeaderSize)))
+	}
+	out := 0       // buf[:out] holds the records to return
+	rs, re := 0, 0 // buf[rs:re] holds unread file bytes from pos
+	pos := v.start
+	haveExpect := false
+	var expect uint64
+	for pos < v.end {
+		if re-rs < HeaderSize {
+			if buf, rs, re, err = v.fill(buf, out, rs, re, pos, HeaderSize, chunk); err != nil {
+				return nil, offset, offset, err
+			}
+		}
+		h, err := parseHeader(buf[rs:re], v.maxFrame)
+		if err != nil {
+			return nil, offset, offset, fmt.Errorf("%w: frame header at position %d: %w", ErrCorrupt, pos, err)
+		}
+		size := h.Size()
+		switch {
+		case pos+size > v.end:
+			return nil, offset, offset, fmt.Errorf("%w: frame at offset %d (position %d) runs past the end %d", ErrCorrupt, h.Base, pos, v.end)
+		case haveExpect && h.Base != expect:
+			return nil, offset, offset, fmt.Errorf("%w: frame at position %d has offset %d, want %d", ErrCorrupt, pos, h.Base, expect)
+		case !haveExpect && h.Base > offset:
+			return nil, offset, offset, fmt.Errorf("%w: offset %d is before the view's first frame %d", ErrOutOfRange, offset, h.Base)
+		}
+		haveExpect, expect = true, h.Next()
+		if h.Next() <= offset {
+			if int64(re-rs) >= size {
+				rs += int(size)
+			} else {
+				rs, re = out, out
+			}
+			pos += size
+			continue
+		}
+		if int64(re-rs) < size {
+			if buf, rs, re, err = v.fill(buf, out, rs, re, pos, int(size), chunk); err != nil {
+				return nil, offset, offset, err
+			}
+		}
+		if _, err := CheckFrame(buf[rs : rs+int(size)]); err != nil {
+			return nil, offset, offset, fmt.Errorf("%w: frame at offset %d (position %d): %w", ErrCorrupt, h.Base, pos, err)
+		}
+		payload := buf[rs+HeaderSize : rs+int(size)]
+		done := false
+		i := uint32(0)
+		for len(payload) > 0 {
+			rec, o, rest, err := NextRecord(payload)
+			if err != nil {
+				return nil, offset, offset, fmt.Errorf("%w: frame at offset %d: record %d: %w", ErrCorrupt, h.Base, i, err)
+			}
+			if o != h.Base+uint64(i) {
+				return nil, offset, offset, fmt.Errorf("%w: frame at offset %d: record %d has offset %d", ErrCorrupt, h.Base, i, o)
+			}
+			i++
+			payload = rest
+			if o < offset {
+				continue
+			}
+			if out > 0 && out+len(rec) > maxBytes {
+				done = true
+				break
+			}
+			if out == 0 {
+				first = o
+			}
+			out += copy(buf[out:], rec) // out <= rec's position: a forward move
+			next = o + 1
+		}
+		if !done && i != h.Count {
+			return nil, offset, offset, fmt.Errorf("%w: frame at offset %d holds %d records, header says %d", ErrCorrupt, h.Base, i, h.Count)
+		}
+		rs += int(size)
+		pos += size
+		if done || out >= maxBytes {
+			break
+		}
+	}
+	return buf[:out], first, next, nil
+}
+
+// fill moves the unread bytes buf[rs:re] down to out and reads more from the
+// file until at least need unread bytes are held, reading at least chunk
+// bytes when the view has them.
+func (v *View) fill(buf []byte, out, rs, re int, pos int64, need, chunk int) ([]byte, int, int, error) {
+	have := re - rs
+	if rs != out {
+		copy(buf[out:], buf[rs:re])
+		rs, re = out, out+have
+	}
+	left := v.end - (pos + int64(have))
+	n := int(min(int64(max(need-have, chunk)), left))
+	if n < need-have {
+		return buf, rs, re, fmt.Errorf("%w: position %d: need %d bytes, the view ends at %d", ErrCorrupt, pos, need, v.end)
+	}
+	if re+n > len(buf) {
+		grown := make([]byte, re+n)
+		copy(grown, buf[:re])
+		buf = grown
+	}
+	m, err := v.f.ReadAt(buf[re:re+n], pos+int64(have))
+	if m < n {
+		if err == nil || errors.Is(err, io.EOF) {
+			err = fmt.Errorf("%w: file ends before the view's end %d", io.ErrUnexpectedEOF, v.end)
+		}
+		return buf, rs, re, fmt.Errorf("segment: read at %d: %w", pos+int64(have), err)
+	}
+	return buf, rs, re + n, nil
+}
