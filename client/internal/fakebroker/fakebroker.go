@@ -43,7 +43,7 @@ type Broker struct {
 	topics    map[string][]*partition
 	changed   chan struct{} // closed and replaced on every append
 	drops     []int         // entries to send before dropping; one per new stream
-	rewind    uint64        // start streams this many entries early (a misbehaving broker)
+	shift     int64         // start streams this many entries off (a misbehaving broker)
 	hook      ProduceHook
 	produced  []*pb.ProduceRequest
 	consumes  []*pb.ConsumeRequest
@@ -180,12 +180,13 @@ func (b *Broker) DropNextStreams(after ...int) {
 	b.drops = append(b.drops, after...)
 }
 
-// SetRewind makes streams start n entries before the requested offset (never
-// below the log start): a broker that repeats itself.
-func (b *Broker) SetRewind(n uint64) {
+// SetShift makes streams that start at an offset start n entries off it,
+// kept within the log: n < 0 repeats entries the client has seen, n > 0
+// skips some. A misbehaving broker, for testing the client's guards.
+func (b *Broker) SetShift(n int64) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.rewind = n
+	b.shift = n
 }
 
 // SetProduceHook installs h (nil removes it).
@@ -380,7 +381,11 @@ func (s *server) ConsumeBatches(req *pb.ConsumeRequest, stream pb.BrokerService_
 			return status.Errorf(codes.OutOfRange, "offset %d out of range [%d, %d] for %s/%d",
 				pos, p.logStart, p.next(), req.GetTopic(), req.GetPartition())
 		}
-		pos -= min(b.rewind, pos-p.logStart)
+		if b.shift < 0 {
+			pos -= min(uint64(-b.shift), pos-p.logStart)
+		} else {
+			pos += min(uint64(b.shift), p.next()-pos)
+		}
 	}
 	b.mu.Unlock()
 

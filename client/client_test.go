@@ -1,0 +1,122 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"net"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/logbroker/logbroker/client/internal/fakebroker"
+)
+
+// testCtx bounds a test generously: reaching it means a hang, not slowness.
+func testCtx(t *testing.T) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func dialFake(t *testing.T, fb *fakebroker.Broker) *Client {
+	t.Helper()
+	c, err := Dial(testCtx(t), fb.Addr())
+	if err != nil {
+		t.Fatalf("Dial: %v", err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// closedAddr is a loopback address where nothing listens.
+func closedAddr(t *testing.T) string {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := lis.Addr().String()
+	_ = lis.Close()
+	return addr
+}
+
+func TestDialEmptyAddr(t *testing.T) {
+	if _, err := Dial(testCtx(t), ""); !errors.Is(err, ErrBadOption) {
+		t.Fatalf("Dial(\"\") = %v, want ErrBadOption", err)
+	}
+}
+
+func TestDialBlockReady(t *testing.T) {
+	fb := fakebroker.Start(t)
+	c, err := Dial(testCtx(t), fb.Addr(), WithBlock())
+	if err != nil {
+		t.Fatalf("Dial: %v", err)
+	}
+	defer c.Close()
+	if c.Addr() != fb.Addr() {
+		t.Errorf("Addr() = %q, want %q", c.Addr(), fb.Addr())
+	}
+}
+
+func TestDialBlockUnreachable(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	_, err := Dial(ctx, closedAddr(t), WithBlock())
+	if !errors.Is(err, ErrUnreachable) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Dial = %v, want ErrUnreachable wrapping DeadlineExceeded", err)
+	}
+}
+
+func TestUnreachableCallIsUnavailable(t *testing.T) {
+	c, err := Dial(testCtx(t), closedAddr(t))
+	if err != nil {
+		t.Fatalf("Dial: %v", err)
+	}
+	defer c.Close()
+	_, err = c.ListTopics(testCtx(t))
+	if got := status.Code(err); got != codes.Unavailable {
+		t.Fatalf("ListTopics code = %v (%v), want Unavailable", got, err)
+	}
+}
+
+func TestTopicCalls(t *testing.T) {
+	fb := fakebroker.Start(t)
+	c := dialFake(t, fb)
+	ctx := testCtx(t)
+
+	md, err := c.CreateTopic(ctx, "orders", 3)
+	if err != nil || md.GetName() != "orders" || len(md.GetPartitions()) != 3 {
+		t.Fatalf("CreateTopic = %v, %v", md, err)
+	}
+	if _, err := c.CreateTopic(ctx, "orders", 3); status.Code(err) != codes.AlreadyExists {
+		t.Fatalf("CreateTopic again: %v, want AlreadyExists", err)
+	}
+	if _, err := c.CreateTopic(ctx, "audit", 1); err != nil {
+		t.Fatal(err)
+	}
+	topics, err := c.ListTopics(ctx)
+	if err != nil || len(topics) != 2 || topics[0].GetName() != "audit" || topics[1].GetName() != "orders" {
+		t.Fatalf("ListTopics = %v, %v", topics, err)
+	}
+	n, err := c.PartitionCount(ctx, "orders")
+	if err != nil || n != 3 {
+		t.Fatalf("PartitionCount = %d, %v; want 3", n, err)
+	}
+	if _, err := c.PartitionCount(ctx, "nope"); status.Code(err) != codes.NotFound {
+		t.Fatalf("PartitionCount(nope): %v, want NotFound", err)
+	}
+	fb.Append("orders", 1, rec("", "a"), rec("", "b"))
+	offs, err := c.GetOffsets(ctx, "orders")
+	if err != nil || len(offs) != 3 || offs[1].GetNextOffset() != 2 || offs[0].GetNextOffset() != 0 {
+		t.Fatalf("GetOffsets = %v, %v", offs, err)
+	}
+	if err := c.DeleteTopic(ctx, "orders"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.DeleteTopic(ctx, "orders"); status.Code(err) != codes.NotFound {
+		t.Fatalf("DeleteTopic again: %v, want NotFound", err)
+	}
+}
