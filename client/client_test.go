@@ -10,7 +10,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/logbroker/logbroker/client/internal/fakebroker"
+	"github.com/logbroker/logbroker/client/fakebroker"
 )
 
 // testCtx bounds a test generously: reaching it means a hang, not slowness.

@@ -79,6 +79,10 @@ type ConsumeOptions struct {
 	// MinBackoff and MaxBackoff bound the wait before a reconnect; it
 	// doubles from MinBackoff after each failed attempt.
 	MinBackoff, MaxBackoff time.Duration
+	// AfterBatch, when set, runs after the entries of each batch from the
+	// broker were handled (e.g. to flush output); an error stops Consume
+	// like a Handler error.
+	AfterBatch func() error
 	// Logger receives each reconnect at warn level. Zero value: no logs.
 	Logger zerolog.Logger
 }
@@ -214,6 +218,11 @@ func (c *Client) consumeOnce(ctx context.Context, cs *consumeState, opts Consume
 				return progressed, handlerError{err}
 			}
 			cs.known, cs.next, progressed = true, e.GetOffset()+1, true
+		}
+		if opts.AfterBatch != nil {
+			if err := opts.AfterBatch(); err != nil {
+				return progressed, handlerError{err}
+			}
 		}
 	}
 }

@@ -10,7 +10,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/logbroker/logbroker/client/internal/fakebroker"
+	"github.com/logbroker/logbroker/client/fakebroker"
 	"github.com/logbroker/logbroker/pb"
 )
 
@@ -297,6 +297,32 @@ func TestConsumeHandlerErrorStops(t *testing.T) {
 	}
 	if got := len(fb.ConsumeRequests()); got != 1 {
 		t.Errorf("%d streams, want 1", got)
+	}
+}
+
+func TestConsumeAfterBatch(t *testing.T) {
+	fb := fakebroker.Start(t)
+	fb.CreateTopic("t", 1)
+	appendN(fb, "t", 10)
+	var seen, batches int
+	errFull := errors.New("disk full")
+	opts := ConsumeOptions{StopAtEnd: true, MaxBytes: 30}
+	opts.AfterBatch = func() error {
+		batches++
+		if seen == 10 {
+			return errFull
+		}
+		return nil
+	}
+	err := dialFake(t, fb).Consume(testCtx(t), "t", 0, Earliest, opts, func(*pb.LogEntry) error {
+		seen++
+		return nil
+	})
+	if !errors.Is(err, errFull) {
+		t.Fatalf("Consume = %v, want the AfterBatch error", err)
+	}
+	if batches < 2 || batches == seen {
+		t.Errorf("%d batches for %d entries, want several entries per batch", batches, seen)
 	}
 }
 

@@ -11,7 +11,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/logbroker/logbroker/client/internal/fakebroker"
+	"github.com/logbroker/logbroker/client/fakebroker"
 	"github.com/logbroker/logbroker/pb"
 )
 

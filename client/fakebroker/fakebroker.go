@@ -1,7 +1,9 @@
 // Package fakebroker is an in-memory pb.BrokerServiceServer on 127.0.0.1 for
-// tests of the client and the CLI. It keeps every partition as a slice of
-// entries, serves ConsumeBatches with a live tail, and can inject faults:
-// dropped streams, a hook before each Produce, a rewound stream start.
+// tests of code that talks to a broker (the client, cmd/lb), in the spirit
+// of net/http/httptest. It is not internal because cmd/lb's tests use it
+// too. It keeps every partition as a slice of entries, serves
+// ConsumeBatches with a live tail, and can inject faults: dropped streams, a
+// hook before each Produce, a stream that starts off the requested offset.
 //
 // Concurrency: a *Broker is safe for concurrent use; one mutex guards its
 // state (simplicity over speed: it is a test double). Stop (or the test's
