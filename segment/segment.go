@@ -582,5 +582,5 @@ func (s *Segment) View(from int64) (*View, error) {
 	if err != nil {
 		return nil, fmt.Errorf("segment: view: %w", err)
 	}
-	return &View{h: s.log, f: f, start: from, end: s.size, maxFrame: s.o.MaxFrameBytes}, nil
+	return &View{h: s.log, f: f, base: s.base, start: from, end: s.size, maxFrame: s.o.MaxFrameBytes}, nil
 }

@@ -14,6 +14,7 @@ const minReadChunk = 64 << 10
 type View struct {
 	h        *cachedFile
 	f        File
+	base     uint64 // the segment's base offset
 	start    int64
 	end      int64
 	maxFrame int
@@ -70,7 +71,18 @@ func (v *View) Read(buf []byte, offset uint64, maxBytes int) (data []byte, first
 			return nil, offset, offset, fmt.Errorf("%w: frame at offset %d (position %d) runs past the end %d", ErrCorrupt, h.Base, pos, v.end)
 		case haveExpect && h.Base != expect:
 			return nil, offset, offset, fmt.Errorf("%w: frame at position %d has offset %d, want %d", ErrCorrupt, pos, h.Base, expect)
+		case !haveExpect && v.start == 0 && h.Base != v.base:
+			return nil, offset, offset, fmt.Errorf("%w: first frame has offset %d, want the segment base %d", ErrCorrupt, h.Base, v.base)
 		case !haveExpect && h.Base > offset:
+			// A damaged base, or a caller's view that starts too late.
+			if int64(re-rs) < size {
+				if buf, rs, re, err = v.fill(buf, out, rs, re, pos, int(size), chunk); err != nil {
+					return nil, offset, offset, err
+				}
+			}
+			if _, err := CheckFrame(buf[rs : rs+int(size)]); err != nil {
+				return nil, offset, offset, fmt.Errorf("%w: frame at position %d: %w", ErrCorrupt, pos, err)
+			}
 			return nil, offset, offset, fmt.Errorf("%w: offset %d is before the view's first frame %d", ErrOutOfRange, offset, h.Base)
 		}
 		haveExpect, expect = true, h.Next()
