@@ -1,0 +1,246 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/logbroker/logbroker/client"
+)
+
+// Exit codes.
+const (
+	exitOK    = 0
+	exitError = 1
+	exitUsage = 2
+)
+
+const (
+	defaultAddr    = "127.0.0.1:9092"
+	addrEnv        = "LOGBROKER_ADDR"
+	defaultTimeout = 10 * time.Second
+)
+
+// command is one top-level subcommand.
+type command struct {
+	name    string
+	summary string // one line for lb --help
+	run     func(ctx context.Context, e *env, args []string) error
+}
+
+// commands is the table of subcommands, in the order lb --help lists them.
+// A new command is one file plus one line here.
+func commands() []command {
+	return []command{
+		{"topics", "create, list, describe and delete topics", runTopics},
+		{"produce", "append records to a topic", runProduce},
+		{"consume", "print a partition's records, then follow new ones like tail -f", runConsume},
+	}
+}
+
+const mainUsage = `lb is the command-line client of LogBroker, a Kafka-style log broker.
+
+Usage:
+  lb [global flags] <command> [arguments] [flags]
+
+Commands:
+%s
+Global flags (accepted before or after the command):
+  --addr HOST:PORT   broker address (default %s; env %s)
+  --timeout DURATION deadline for each request to the broker (default %s)
+
+Examples:
+  lb topics create orders --partitions 3
+  echo hello | lb produce orders --key user-1
+  lb consume orders --partition 0 --from earliest
+
+Run 'lb <command> --help' for a command's arguments and flags.
+`
+
+// env is what a command runs with: the process's streams and the global
+// flags. Global flags are bound to addr and timeout on every flag set, so
+// they may come before or after the command name.
+type env struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	addr           string
+	timeout        time.Duration
+}
+
+// run is the whole program; main only adds the process around it.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	e := &env{stdin: stdin, stdout: stdout, stderr: stderr, addr: defaultAddr, timeout: defaultTimeout}
+	if a, ok := os.LookupEnv(addrEnv); ok && a != "" {
+		e.addr = a
+	}
+	cmds := commands()
+	var list strings.Builder
+	for _, c := range cmds {
+		fmt.Fprintf(&list, "  %-9s %s\n", c.name, c.summary)
+	}
+	top := usage{
+		line: "lb [global flags] <command> [arguments] [flags]",
+		text: fmt.Sprintf(mainUsage, list.String(), defaultAddr, addrEnv, defaultTimeout),
+		name: "lb",
+	}
+
+	fs := e.flagSet("lb")
+	if err := fs.Parse(args); err != nil {
+		return e.exit(top.parseError(e, err))
+	}
+	rest := fs.Args()
+	if len(rest) == 0 {
+		return e.exit(top.fail("no command given"))
+	}
+	name := rest[0]
+	if name == "help" { // lb help [command]
+		if len(rest) == 1 {
+			fmt.Fprint(e.stdout, top.text)
+			return exitOK
+		}
+		name, rest = rest[1], []string{rest[1], "--help"}
+	}
+	for _, c := range cmds {
+		if c.name == name {
+			return e.exit(c.run(ctx, e, rest[1:]))
+		}
+	}
+	return e.exit(top.fail(fmt.Sprintf("unknown command %q", name)))
+}
+
+// exit prints err for a person and picks the exit code.
+func (e *env) exit(err error) int {
+	var ue *usageError
+	switch {
+	case err == nil, errors.Is(err, errHelpShown):
+		return exitOK
+	case errors.As(err, &ue):
+		fmt.Fprintf(e.stderr, "%s: %s\n", ue.name, ue.msg)
+		if ue.line != "" {
+			fmt.Fprintf(e.stderr, "Usage: %s\n", ue.line)
+		}
+		fmt.Fprintf(e.stderr, "Run '%s --help' for details.\n", ue.name)
+		return exitUsage
+	default:
+		fmt.Fprintf(e.stderr, "lb: %s\n", describe(err, e))
+		return exitError
+	}
+}
+
+// errHelpShown: --help was asked for and printed; exit 0.
+var errHelpShown = errors.New("help shown")
+
+// usageError is a mistake in the command line: exit 2 with a pointer to help.
+type usageError struct {
+	name string // "lb produce"
+	line string // the usage line
+	msg  string
+}
+
+func (u *usageError) Error() string { return u.name + ": " + u.msg }
+
+// usage is a command's help: the usage line and the full text.
+type usage struct {
+	name string // "lb topics create"
+	line string // "lb topics create NAME [--partitions N]"
+	text string // printed for --help, followed by the flags
+}
+
+func (u usage) fail(msg string) error {
+	return &usageError{name: u.name, line: u.line, msg: msg}
+}
+
+func (u usage) parseError(e *env, err error) error {
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprint(e.stdout, u.text)
+		return errHelpShown
+	}
+	return u.fail(err.Error())
+}
+
+// flagSet makes a flag set that carries the global flags and reports
+// errors to its caller instead of printing them.
+func (e *env) flagSet(name string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	fs.StringVar(&e.addr, "addr", e.addr, "broker address `HOST:PORT` (env "+addrEnv+")")
+	fs.DurationVar(&e.timeout, "timeout", e.timeout, "deadline for each request to the broker, e.g. 500ms, 1m")
+	return fs
+}
+
+// parse parses flags and positional arguments in any order (flag stops at
+// the first argument; people write "lb topics create NAME --partitions 3").
+// "--" ends the flags: what follows is positional even if it starts with -.
+// On --help it prints u.text and the flags and returns errHelpShown.
+func (e *env) parse(fs *flag.FlagSet, u usage, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				fmt.Fprint(e.stdout, u.text)
+				printFlags(e.stdout, fs)
+				return nil, errHelpShown
+			}
+			return nil, u.fail(err.Error())
+		}
+		rest := fs.Args()
+		if consumed := len(args) - len(rest); consumed > 0 && args[consumed-1] == "--" {
+			return append(pos, rest...), nil
+		}
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+}
+
+// printFlags lists a flag set's flags in --name form.
+func printFlags(w io.Writer, fs *flag.FlagSet) {
+	fmt.Fprintln(w, "\nFlags:")
+	fs.VisitAll(func(f *flag.Flag) {
+		kind, text := flag.UnquoteUsage(f)
+		left := "--" + f.Name
+		if kind != "" {
+			left += " " + strings.ToUpper(kind)
+		}
+		def := ""
+		if f.DefValue != "" && f.DefValue != "false" && !strings.Contains(text, "default") {
+			def = fmt.Sprintf(" (default %s)", f.DefValue)
+		}
+		fmt.Fprintf(w, "  %-22s %s%s\n", left, text, def)
+	})
+}
+
+// dial connects to the broker. Dial does not wait for the broker, so a
+// broker that is down shows up as UNAVAILABLE on the first call, which
+// describe turns into advice.
+func (e *env) dial(ctx context.Context) (*client.Client, error) {
+	return client.Dial(ctx, e.addr, client.WithLogger(e.logger()))
+}
+
+// logger writes warnings (such as a reconnect) to stderr for a person.
+func (e *env) logger() zerolog.Logger {
+	w := zerolog.ConsoleWriter{
+		Out:        e.stderr,
+		NoColor:    true,
+		PartsOrder: []string{zerolog.LevelFieldName, zerolog.MessageFieldName},
+		FormatLevel: func(any) string {
+			return "lb:"
+		},
+	}
+	return zerolog.New(w).Level(zerolog.WarnLevel)
+}
+
+// withTimeout bounds one request by --timeout.
+func (e *env) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, e.timeout)
+}

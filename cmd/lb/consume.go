@@ -1,0 +1,188 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+	"unicode/utf8"
+
+	"github.com/logbroker/logbroker/client"
+	"github.com/logbroker/logbroker/pb"
+)
+
+const consumeHelp = `Print the records of one partition, then wait for new ones (like tail -f).
+
+Usage:
+  lb consume TOPIC [--partition N] [--from earliest|latest|OFFSET] [flags]
+
+Stop with Ctrl-C, or pass --no-follow to stop at the end of the partition.
+If the connection to the broker drops, lb reconnects and goes on after the
+last record it printed: nothing is skipped or printed twice.
+
+Output:
+  plain  each record's value on its own line
+  json   one JSON object per line: partition, offset, key, value, headers,
+         timestamp (RFC 3339, UTC) and timestamp_ms. key and value are
+         strings when they are UTF-8; otherwise key_base64 / value_base64
+         hold them and key / value are null.
+
+Examples:
+  lb consume orders                              all of partition 0, then follow
+  lb consume orders --partition 2 --from latest  only new records
+  lb consume orders --from 100 --no-follow --output json
+`
+
+func runConsume(ctx context.Context, e *env, args []string) error {
+	u := usage{name: "lb consume", line: "lb consume TOPIC [--partition N] [--from earliest|latest|OFFSET] [--no-follow] [--output plain|json]", text: consumeHelp}
+	fs := e.flagSet(u.name)
+	partition := fs.Uint("partition", 0, "partition `N` to read")
+	fromText := fs.String("from", "earliest", "start at `POSITION`: earliest, latest (only new records) or an offset")
+	noFollow := fs.Bool("no-follow", false, "stop at the end of the partition instead of waiting for new records")
+	output := fs.String("output", "plain", "output `FORMAT`: plain or json")
+	maxBytes := fs.Uint("max-bytes", 0, "largest read `BYTES` per batch from the broker (default: the broker's)")
+	pos, err := e.parse(fs, u, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return u.fail(fmt.Sprintf("want one TOPIC, got %d arguments", len(pos)))
+	}
+	topic := pos[0]
+	from, err := client.ParsePosition(*fromText)
+	if err != nil {
+		return u.fail(fmt.Sprintf("--from %q: want earliest, latest or an offset (0, 1, ...)", *fromText))
+	}
+	if *output != "plain" && *output != "json" {
+		return u.fail(fmt.Sprintf("--output %q: want plain or json", *output))
+	}
+	if *partition > 1<<32-1 || *maxBytes > 1<<32-1 {
+		return u.fail("--partition and --max-bytes must fit in 32 bits")
+	}
+
+	c, err := e.dial(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	// Check the topic, partition and offset first: the broker would refuse
+	// them too, but here the message can name the valid range.
+	if err := checkStart(ctx, e, c, topic, uint32(*partition), *fromText, from); err != nil {
+		return err
+	}
+
+	w := bufio.NewWriter(e.stdout)
+	print := printPlain
+	if *output == "json" {
+		print = printJSON
+	}
+	opts := client.ConsumeOptions{
+		MaxBytes:   uint32(*maxBytes),
+		StopAtEnd:  *noFollow,
+		AfterBatch: w.Flush, // a followed partition shows records as they come
+		Logger:     e.logger(),
+	}
+	if *noFollow {
+		opts.MaxRetries = 5 // a broker that stays away ends a bounded read
+	}
+	err = c.Consume(ctx, topic, uint32(*partition), from, opts, func(entry *pb.LogEntry) error {
+		return print(w, uint32(*partition), entry)
+	})
+	if ferr := w.Flush(); err == nil {
+		err = ferr
+	}
+	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+		return nil // Ctrl-C is how one stops following
+	}
+	return err
+}
+
+func checkStart(ctx context.Context, e *env, c *client.Client, topic string, partition uint32, fromText string, from client.Position) error {
+	rctx, cancel := e.withTimeout(ctx)
+	defer cancel()
+	offs, err := c.GetOffsets(rctx, topic)
+	if err != nil {
+		return err
+	}
+	if int(partition) >= len(offs) {
+		return fmt.Errorf("partition %d does not exist: topic %s has %d partitions (0..%d)", partition, topic, len(offs), len(offs)-1)
+	}
+	if from == client.Earliest || from == client.Latest {
+		return nil
+	}
+	o := offs[partition]
+	off := mustParseOffset(fromText)
+	if off < o.GetLogStartOffset() || off > o.GetNextOffset() {
+		return fmt.Errorf("offset %d is out of range for %s/%d: it holds offsets %d..%d (or start at %d to wait for the next record)",
+			off, topic, partition, o.GetLogStartOffset(), int64(o.GetNextOffset())-1, o.GetNextOffset())
+	}
+	return nil
+}
+
+func mustParseOffset(s string) uint64 {
+	var off uint64
+	_, _ = fmt.Sscan(s, &off)
+	return off
+}
+
+func printPlain(w io.Writer, _ uint32, e *pb.LogEntry) error {
+	if _, err := w.Write(e.GetValue()); err != nil {
+		return err
+	}
+	_, err := w.Write([]byte{'\n'})
+	return err
+}
+
+// jsonEntry is one line of --output json.
+type jsonEntry struct {
+	Partition   uint32       `json:"partition"`
+	Offset      uint64       `json:"offset"`
+	Key         *string      `json:"key"`
+	KeyBase64   string       `json:"key_base64,omitempty"`
+	Value       *string      `json:"value"`
+	ValueBase64 string       `json:"value_base64,omitempty"`
+	Headers     []jsonHeader `json:"headers"`
+	Timestamp   string       `json:"timestamp"`
+	TimestampMs int64        `json:"timestamp_ms"`
+}
+
+type jsonHeader struct {
+	Key         string  `json:"key"`
+	Value       *string `json:"value"`
+	ValueBase64 string  `json:"value_base64,omitempty"`
+}
+
+// text gives b as a JSON string when it is UTF-8, else as base64.
+func text(b []byte) (*string, string) {
+	if utf8.Valid(b) {
+		s := string(b)
+		return &s, ""
+	}
+	return nil, base64.StdEncoding.EncodeToString(b)
+}
+
+func printJSON(w io.Writer, partition uint32, e *pb.LogEntry) error {
+	j := jsonEntry{
+		Partition:   partition,
+		Offset:      e.GetOffset(),
+		Headers:     []jsonHeader{},
+		Timestamp:   time.UnixMilli(e.GetTimestampMs()).UTC().Format("2006-01-02T15:04:05.000Z07:00"),
+		TimestampMs: e.GetTimestampMs(),
+	}
+	if len(e.GetKey()) > 0 {
+		j.Key, j.KeyBase64 = text(e.GetKey())
+	}
+	j.Value, j.ValueBase64 = text(e.GetValue())
+	for _, h := range e.GetHeaders() {
+		jh := jsonHeader{Key: h.GetKey()}
+		jh.Value, jh.ValueBase64 = text(h.GetValue())
+		j.Headers = append(j.Headers, jh)
+	}
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	return enc.Encode(j)
+}

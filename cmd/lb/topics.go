@@ -1,0 +1,189 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"strings"
+	"text/tabwriter"
+)
+
+const topicsUsage = `Create, list, describe and delete topics.
+
+Usage:
+  lb topics create NAME [--partitions N]   create a topic with N partitions (default 1)
+  lb topics list                           list topics and their partition counts
+  lb topics describe NAME                  show each partition's offsets
+  lb topics delete NAME                    delete a topic and all of its records
+
+Topic names are 1-249 characters of [a-zA-Z0-9._-].
+Run 'lb topics <subcommand> --help' for its flags.
+`
+
+func runTopics(ctx context.Context, e *env, args []string) error {
+	u := usage{name: "lb topics", line: "lb topics create|list|describe|delete ...", text: topicsUsage}
+	if len(args) == 0 {
+		return u.fail("which one? create, list, describe or delete")
+	}
+	switch args[0] {
+	case "create":
+		return topicsCreate(ctx, e, args[1:])
+	case "list":
+		return topicsList(ctx, e, args[1:])
+	case "describe":
+		return topicsDescribe(ctx, e, args[1:])
+	case "delete":
+		return topicsDelete(ctx, e, args[1:])
+	case "-h", "-help", "--help":
+		fmt.Fprint(e.stdout, topicsUsage)
+		return errHelpShown
+	}
+	return u.fail(fmt.Sprintf("unknown subcommand %q: want create, list, describe or delete", args[0]))
+}
+
+// oneName parses a subcommand that takes exactly one topic NAME.
+func oneName(e *env, u usage, args []string) (string, error) {
+	fs := e.flagSet(u.name)
+	pos, err := e.parse(fs, u, args)
+	if err != nil {
+		return "", err
+	}
+	if len(pos) != 1 {
+		return "", u.fail(fmt.Sprintf("want one topic NAME, got %d arguments", len(pos)))
+	}
+	return pos[0], nil
+}
+
+func topicsCreate(ctx context.Context, e *env, args []string) error {
+	u := usage{
+		name: "lb topics create",
+		line: "lb topics create NAME [--partitions N]",
+		text: `Create a topic.
+
+Usage:
+  lb topics create NAME [--partitions N]
+
+The partition count is fixed once the topic exists. Records with the same key
+always go to the same partition, so pick N for the parallelism you will need.
+
+Example:
+  lb topics create orders --partitions 3
+`,
+	}
+	fs := e.flagSet(u.name)
+	partitions := fs.Uint("partitions", 1, "number of partitions `N`")
+	pos, err := e.parse(fs, u, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return u.fail(fmt.Sprintf("want one topic NAME, got %d arguments", len(pos)))
+	}
+	if *partitions == 0 || uint64(*partitions) > math.MaxUint32 {
+		return u.fail(fmt.Sprintf("--partitions %d: want 1 or more (the broker sets the maximum)", *partitions))
+	}
+	c, err := e.dial(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	rctx, cancel := e.withTimeout(ctx)
+	defer cancel()
+	md, err := c.CreateTopic(rctx, pos[0], uint32(*partitions))
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "created topic %s with %d partitions\n", md.GetName(), len(md.GetPartitions()))
+	return nil
+}
+
+func topicsList(ctx context.Context, e *env, args []string) error {
+	u := usage{name: "lb topics list", line: "lb topics list", text: "List topics, sorted by name, with their partition counts.\n\nUsage:\n  lb topics list\n"}
+	fs := e.flagSet(u.name)
+	pos, err := e.parse(fs, u, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 0 {
+		return u.fail(fmt.Sprintf("takes no arguments, got %q", strings.Join(pos, " ")))
+	}
+	c, err := e.dial(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	rctx, cancel := e.withTimeout(ctx)
+	defer cancel()
+	topics, err := c.ListTopics(rctx)
+	if err != nil {
+		return err
+	}
+	if len(topics) == 0 {
+		fmt.Fprintln(e.stderr, "no topics yet; create one with: lb topics create NAME --partitions N")
+		return nil
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tPARTITIONS")
+	for _, t := range topics {
+		fmt.Fprintf(tw, "%s\t%d\n", t.GetName(), len(t.GetPartitions()))
+	}
+	return tw.Flush()
+}
+
+func topicsDescribe(ctx context.Context, e *env, args []string) error {
+	u := usage{
+		name: "lb topics describe",
+		line: "lb topics describe NAME",
+		text: `Show each partition's offsets.
+
+Usage:
+  lb topics describe NAME
+
+LOG-START is the lowest offset still stored (retention moves it up), NEXT the
+offset the next record will get, and COUNT = NEXT - LOG-START the records held.
+`,
+	}
+	name, err := oneName(e, u, args)
+	if err != nil {
+		return err
+	}
+	c, err := e.dial(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	rctx, cancel := e.withTimeout(ctx)
+	defer cancel()
+	offs, err := c.GetOffsets(rctx, name)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "topic %s: %d partitions\n", name, len(offs))
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "PARTITION\tLOG-START\tNEXT\tCOUNT")
+	for _, o := range offs {
+		fmt.Fprintf(tw, "%d\t%d\t%d\t%d\n", o.GetPartition(), o.GetLogStartOffset(), o.GetNextOffset(),
+			o.GetNextOffset()-o.GetLogStartOffset())
+	}
+	return tw.Flush()
+}
+
+func topicsDelete(ctx context.Context, e *env, args []string) error {
+	u := usage{name: "lb topics delete", line: "lb topics delete NAME", text: "Delete a topic and all of its records. There is no undo.\n\nUsage:\n  lb topics delete NAME\n"}
+	name, err := oneName(e, u, args)
+	if err != nil {
+		return err
+	}
+	c, err := e.dial(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	rctx, cancel := e.withTimeout(ctx)
+	defer cancel()
+	if err := c.DeleteTopic(rctx, name); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "deleted topic %s\n", name)
+	return nil
+}
