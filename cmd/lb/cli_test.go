@@ -10,6 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
 	"github.com/logbroker/logbroker/client"
 	"github.com/logbroker/logbroker/client/fakebroker"
 	"github.com/logbroker/logbroker/pb"
@@ -271,4 +274,8 @@ func TestProduceErrors(t *testing.T) {
 	})
 	r := lb(t, fb, "produce", "t", "--partition", "0", "a", "b")
 	r.wantErr(t, exitError, "2 of 2 records failed", "disk on fire")
+}
+
+func statusErr(code uint32, msg string) error {
+	return status.Error(codes.Code(code), msg)
 }
