@@ -1,0 +1,257 @@
+package partition
+
+import (
+	"fmt"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/logbroker/logbroker/segment"
+)
+
+// Log is one partition's ordered list of segments. The last segment is the
+// active one; all others are sealed (synced, read-only).
+//
+// Log is not safe for concurrent use: its single owner is the partition actor.
+type Log struct {
+	dir   string
+	cfg   *Config
+	files *segment.FileCache
+	log   zerolog.Logger
+
+	segs    []*segment.Segment // ordered by base offset; never empty
+	next    uint64             // offset the next record gets
+	durable uint64             // records below this offset are synced (or accepted, when not syncing)
+	dirty   bool               // bytes written since the last sync
+	wbuf    []byte             // reused to join a group commit into one write
+}
+
+// openLog opens (or creates) the log in dir. clean says the previous run shut
+// down cleanly, so the active segment needs no recovery scan.
+func openLog(dir string, cfg *Config, files *segment.FileCache, log zerolog.Logger, clean bool) (_ *Log, stats segment.RecoverStats, scanned int, err error) {
+	fsys := cfg.FS
+	if err := fsys.MkdirAll(dir, 0o755); err != nil {
+		return nil, stats, 0, fmt.Errorf("partition: create %s: %w", dir, classify(err))
+	}
+	bases, err := listSegments(fsys, dir)
+	if err != nil {
+		return nil, stats, 0, err
+	}
+	l := &Log{dir: dir, cfg: cfg, files: files, log: log}
+	opts := cfg.segmentOptions()
+	if len(bases) == 0 {
+		s, err := segment.Create(files, dir, 0, opts)
+		if err != nil {
+			return nil, stats, 0, fmt.Errorf("partition: create first segment in %s: %w", dir, classify(err))
+		}
+		if err := fsys.SyncDir(dir); err != nil {
+			s.Close()
+			return nil, stats, 0, fmt.Errorf("partition: sync dir %s: %w", dir, classify(err))
+		}
+		l.segs = []*segment.Segment{s}
+		return l, stats, scanned, nil
+	}
+	for i, base := range bases {
+		mode, nextBase := segment.Sealed, uint64(0)
+		switch {
+		case i+1 < len(bases):
+			nextBase = bases[i+1]
+		case clean:
+			mode = segment.Clean
+		default:
+			mode = segment.Recover
+		}
+		s, st, err := segment.Open(files, dir, base, opts, mode, nextBase)
+		if err != nil {
+			l.closeSegments()
+			return nil, stats, 0, fmt.Errorf("partition: open segment %d in %s: %w", base, dir, classify(err))
+		}
+		if mode == segment.Recover {
+			// Clean opens read only the active segment's last index interval.
+			stats.ScannedBytes += st.ScannedBytes
+			stats.TruncatedBytes += st.TruncatedBytes
+			stats.Frames += st.Frames
+			scanned++
+		}
+		l.segs = append(l.segs, s)
+	}
+	l.next = l.active().Next()
+	l.durable = l.next
+	if stats.TruncatedBytes > 0 {
+		log.Warn().Int64("truncated_bytes", stats.TruncatedBytes).Uint64("next_offset", l.next).
+			Msg("recovery truncated a torn tail")
+	}
+	return l, stats, scanned, nil
+}
+
+// listSegments returns the base offsets of the .log files in dir, sorted.
+func listSegments(fsys segment.FS, dir string) ([]uint64, error) {
+	entries, err := fsys.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("partition: list %s: %w", dir, classify(err))
+	}
+	var bases []uint64
+	for _, e := range entries {
+		name := e.Name()
+		if !strings.HasSuffix(name, ".log") {
+			continue
+		}
+		if base, ok := segment.ParseBase(name); ok {
+			bases = append(bases, base)
+		}
+	}
+	sort.Slice(bases, func(i, j int) bool { return bases[i] < bases[j] })
+	return bases, nil
+}
+
+func (l *Log) active() *segment.Segment { return l.segs[len(l.segs)-1] }
+
+// LogStart is the lowest offset still stored.
+func (l *Log) LogStart() uint64 { return l.segs[0].Base() }
+
+// Next is the offset the next record gets.
+func (l *Log) Next() uint64 { return l.next }
+
+// Segments is the number of segments.
+func (l *Log) Segments() int { return len(l.segs) }
+
+// Size is the bytes of all segments.
+func (l *Log) Size() int64 {
+	var n int64
+	for _, s := range l.segs {
+		n += s.Size()
+	}
+	return n
+}
+
+// Append writes frames, already sealed with offsets from Next(), holding
+// count records, in one write. It rolls first when the active segment is full.
+// On error nothing of frames is visible.
+func (l *Log) Append(frames []byte, count int) error {
+	if segment.ShouldRoll(l.active().Size(), int64(len(frames)), l.cfg.SegmentBytes) {
+		if err := l.roll(); err != nil {
+			return err
+		}
+	}
+	if err := l.active().Append(frames); err != nil {
+		return classify(err)
+	}
+	l.next += uint64(count)
+	l.dirty = true
+	if l.cfg.Fsync != FsyncAlways {
+		l.durable = l.next
+	}
+	return nil
+}
+
+// Sync makes everything appended durable.
+func (l *Log) Sync() error {
+	if !l.dirty {
+		return nil
+	}
+	if err := l.active().Sync(); err != nil {
+		return classify(err)
+	}
+	l.dirty = false
+	l.durable = l.next
+	return nil
+}
+
+// roll seals the active segment and starts a new one at Next().
+func (l *Log) roll() error {
+	old := l.active()
+	if err := old.Seal(); err != nil {
+		return fmt.Errorf("partition: seal segment %d: %w", old.Base(), classify(err))
+	}
+	l.dirty = false
+	l.durable = l.next
+	s, err := segment.Create(l.files, l.dir, l.next, l.cfg.segmentOptions())
+	if err != nil {
+		return fmt.Errorf("partition: create segment %d: %w", l.next, classify(err))
+	}
+	if err := l.cfg.FS.SyncDir(l.dir); err != nil {
+		s.Close()
+		return fmt.Errorf("partition: sync dir %s: %w", l.dir, classify(err))
+	}
+	l.segs = append(l.segs, s)
+	l.log.Debug().Uint64("base_offset", l.next).Int("segments", len(l.segs)).Msg("rolled segment")
+	return nil
+}
+
+// View returns an immutable view that starts at or before offset, which must
+// be in [LogStart, Next). The caller reads it outside the owner and releases it.
+func (l *Log) View(offset uint64) (*segment.View, error) {
+	// The segment holding offset is the last one whose base is <= offset.
+	i := sort.Search(len(l.segs), func(i int) bool { return l.segs[i].Base() > offset }) - 1
+	if i < 0 {
+		return nil, &OffsetError{Offset: offset, LogStart: l.LogStart(), Next: l.next}
+	}
+	s := l.segs[i]
+	pos, err := s.Locate(offset)
+	if err != nil {
+		return nil, classify(err)
+	}
+	v, err := s.View(pos)
+	return v, classify(err)
+}
+
+// Retain deletes whole sealed segments that retention no longer keeps and
+// returns how many it deleted. Readers holding views keep reading them.
+func (l *Log) Retain(now time.Time) (int, error) {
+	deleted := 0
+	total := l.Size()
+	for len(l.segs) > 1 {
+		s := l.segs[0]
+		drop := l.cfg.RetentionBytes > 0 && total-s.Size() >= l.cfg.RetentionBytes
+		if !drop && l.cfg.RetentionAge > 0 {
+			// A sealed segment's last write is its newest record's append time.
+			mt, err := s.ModTime()
+			if err != nil {
+				return deleted, classify(err)
+			}
+			drop = now.Sub(mt) > l.cfg.RetentionAge
+		}
+		if !drop {
+			break
+		}
+		if err := s.Remove(); err != nil {
+			return deleted, fmt.Errorf("partition: remove segment %d: %w", s.Base(), classify(err))
+		}
+		total -= s.Size()
+		l.segs = l.segs[1:]
+		deleted++
+	}
+	if deleted > 0 {
+		if err := l.cfg.FS.SyncDir(l.dir); err != nil {
+			return deleted, fmt.Errorf("partition: sync dir %s: %w", l.dir, classify(err))
+		}
+	}
+	return deleted, nil
+}
+
+// Close syncs and closes every segment.
+func (l *Log) Close() error {
+	err := l.Sync()
+	if cerr := l.closeSegments(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+func (l *Log) closeSegments() error {
+	var first error
+	for _, s := range l.segs {
+		if err := s.Close(); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// partitionDir is <data-dir>/<topic>-<partition>.
+func partitionDir(dataDir, topic string, p uint32) string {
+	return filepath.Join(dataDir, fmt.Sprintf("%s-%d", topic, p))
+}

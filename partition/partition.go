@@ -1,0 +1,462 @@
+package partition
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/logbroker/logbroker/actor"
+	"github.com/logbroker/logbroker/segment"
+)
+
+// Header is one application header of a record.
+type Header = segment.Header
+
+// Record is one record as a producer sends it.
+type Record struct {
+	Key, Value  []byte
+	Headers     []Header
+	TimestampMs int64 // 0: stamped with the append time
+}
+
+// Offsets bounds the readable range of one partition.
+type Offsets struct {
+	Partition uint32
+	LogStart  uint64
+	Next      uint64
+}
+
+// Batch is the result of one read: stored records, ready to send as they are.
+type Batch struct {
+	// Data is the stored records back to back. Each is encoded exactly as one
+	// element of the wire EntryBatch.entries (0x0a, length, LogEntry), so Data
+	// is a serialized EntryBatch.
+	Data  []byte
+	First uint64 // offset of the first record in Data
+	Next  uint64 // offset after the last record in Data
+	Count int    // records in Data; 0 when caught up
+}
+
+// Partition is the handle to one partition's actor: the only goroutine that
+// touches the partition's Log and subscribers. Safe for concurrent use.
+type Partition struct {
+	topic string
+	id    uint32
+	cfg   *Config
+	log   zerolog.Logger
+	loop  *actor.Loop
+
+	appendc chan *appendReq
+	readc   chan readReq
+	offsetc chan offsetReq
+	subc    chan *Subscription
+	unsubc  chan *Subscription
+	syncc   chan chan error
+	retainc *actor.Signal // nudged by the registry's retention ticker
+
+	// Owned by the actor goroutine (run and handle*); nothing else touches them.
+	plog      *Log
+	subs      map[*Subscription]struct{}
+	failed    error // set after a write or sync error; refuses further writes
+	syncTimer *time.Timer
+	batch     []*appendReq
+
+	closeErr error // set by the actor as it ends; read after Done
+}
+
+type appendReq struct {
+	frame []byte // segment.HeaderSize reserved, then the encoded records
+	count int
+	maxTs int64
+	reply chan appendResult // nil for ACKS_NONE
+}
+
+type appendResult struct {
+	base, last uint64
+	err        error
+}
+
+type readReq struct {
+	offset uint64
+	reply  chan readResult
+}
+
+type readResult struct {
+	view *segment.View // nil when caught up or on error
+	next uint64
+	err  error
+}
+
+type offsetReq struct{ reply chan Offsets }
+
+// Subscription is a coalescing wake-up that fires after appends.
+type Subscription struct {
+	p   *Partition
+	sig *actor.Signal
+}
+
+// C receives after one or more appends since the last receive.
+func (s *Subscription) C() <-chan struct{} { return s.sig.C() }
+
+// Close unregisters the subscription; it never blocks on a stopped actor.
+func (s *Subscription) Close() {
+	_ = actor.Send(context.Background(), s.p.loop, s.p.unsubc, s)
+}
+
+const (
+	mailboxSize    = 1024
+	maxGroupFrames = 1024
+	maxGroupBytes  = 8 << 20
+)
+
+// startPartition starts the actor that owns l.
+func startPartition(topic string, id uint32, l *Log, cfg *Config) *Partition {
+	p := &Partition{
+		topic:   topic,
+		id:      id,
+		cfg:     cfg,
+		log:     cfg.Logger.With().Str("topic", topic).Uint32("partition", id).Logger(),
+		appendc: make(chan *appendReq, mailboxSize),
+		readc:   make(chan readReq),
+		offsetc: make(chan offsetReq),
+		subc:    make(chan *Subscription),
+		unsubc:  make(chan *Subscription),
+		syncc:   make(chan chan error),
+		retainc: actor.NewSignal(),
+		plog:    l,
+		subs:    make(map[*Subscription]struct{}),
+	}
+	p.loop = actor.Start(p.run)
+	return p
+}
+
+// Topic is the partition's topic name.
+func (p *Partition) Topic() string { return p.topic }
+
+// ID is the partition's index in its topic.
+func (p *Partition) ID() uint32 { return p.id }
+
+// Done is closed once the actor has stopped.
+func (p *Partition) Done() <-chan struct{} { return p.loop.Done() }
+
+// stop ends the actor; it syncs and closes the log first.
+func (p *Partition) stop() { p.loop.Stop() }
+
+// encode validates recs and encodes them into a frame with offsets left for
+// the actor to fill in. It runs on the caller's goroutine, off the actor.
+func (p *Partition) encode(recs []Record) (*appendReq, error) {
+	if len(recs) == 0 {
+		return nil, fmt.Errorf("%w: a produce request needs at least one record", ErrNoRecords)
+	}
+	size := segment.HeaderSize
+	now := time.Now().UnixMilli()
+	for i := range recs {
+		r := &recs[i]
+		n := segment.RecordSize(r.Key, r.Value, r.Headers, stamp(r.TimestampMs, now))
+		if n > p.cfg.MaxRecordBytes {
+			return nil, fmt.Errorf("%w: record %d is %d bytes encoded, the maximum is %d",
+				ErrRecordTooLarge, i, n, p.cfg.MaxRecordBytes)
+		}
+		size += n
+	}
+	frame := make([]byte, segment.HeaderSize, size)
+	var maxTs int64
+	for i := range recs {
+		r := &recs[i]
+		ts := stamp(r.TimestampMs, now)
+		if ts > maxTs {
+			maxTs = ts
+		}
+		frame = segment.AppendRecord(frame, r.Key, r.Value, r.Headers, ts)
+	}
+	return &appendReq{frame: frame, count: len(recs), maxTs: maxTs}, nil
+}
+
+func stamp(ts, now int64) int64 {
+	if ts == 0 {
+		return now
+	}
+	return ts
+}
+
+// Append stores recs atomically at consecutive offsets and returns once they
+// are in the log, and synced when the fsync mode is always.
+func (p *Partition) Append(ctx context.Context, recs []Record) (base, last uint64, err error) {
+	req, err := p.encode(recs)
+	if err != nil {
+		return 0, 0, err
+	}
+	req.reply = make(chan appendResult, 1)
+	res, err := actor.Ask(ctx, p.loop, p.appendc, req, req.reply)
+	if err != nil {
+		return 0, 0, err
+	}
+	return res.base, res.last, res.err
+}
+
+// AppendAsync validates recs and hands them to the actor without waiting for
+// the write (acks none). A later write error is logged, not returned.
+func (p *Partition) AppendAsync(ctx context.Context, recs []Record) error {
+	req, err := p.encode(recs)
+	if err != nil {
+		return err
+	}
+	return actor.Send(ctx, p.loop, p.appendc, req)
+}
+
+// Read returns stored records from offset: at most maxBytes (<= 0: 1 MiB) but
+// at least one record. Count is 0 when offset is the next offset (caught up).
+// The file read happens here, on the caller's goroutine, not in the actor.
+func (p *Partition) Read(ctx context.Context, offset uint64, maxBytes int) (Batch, error) {
+	if maxBytes <= 0 {
+		maxBytes = DefaultReadBytes
+	}
+	reply := make(chan readResult, 1)
+	res, err := actor.Ask(ctx, p.loop, p.readc, readReq{offset: offset, reply: reply}, reply)
+	if err != nil {
+		return Batch{}, err
+	}
+	if res.err != nil || res.view == nil {
+		return Batch{First: offset, Next: offset}, res.err
+	}
+	defer res.view.Release()
+	data, first, next, err := res.view.Read(nil, offset, maxBytes)
+	if err != nil {
+		return Batch{}, fmt.Errorf("partition %s-%d: read at offset %d: %w", p.topic, p.id, offset, classify(err))
+	}
+	if next > res.next {
+		// Only durable records are served; trim what a failed sync left behind.
+		data, next = trimTo(data, first, res.next)
+	}
+	return Batch{Data: data, First: first, Next: next, Count: int(next - first)}, nil
+}
+
+// trimTo cuts data (records from first) to the records below end.
+func trimTo(data []byte, first, end uint64) ([]byte, uint64) {
+	rest := data
+	off := first
+	for off < end && len(rest) > 0 {
+		rec, _, r, err := segment.NextRecord(rest)
+		if err != nil {
+			break
+		}
+		_ = rec
+		rest = r
+		off++
+	}
+	return data[:len(data)-len(rest)], off
+}
+
+// Offsets reports the log start and next offset.
+func (p *Partition) Offsets(ctx context.Context) (Offsets, error) {
+	reply := make(chan Offsets, 1)
+	return actor.Ask(ctx, p.loop, p.offsetc, offsetReq{reply: reply}, reply)
+}
+
+// Subscribe registers a wake-up that fires after appends. Subscribe before
+// reading so that no append between the read and the wait is missed.
+func (p *Partition) Subscribe(ctx context.Context) (*Subscription, error) {
+	s := &Subscription{p: p, sig: actor.NewSignal()}
+	if err := actor.Send(ctx, p.loop, p.subc, s); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Sync makes every appended record durable, whatever the fsync mode.
+func (p *Partition) Sync(ctx context.Context) error {
+	reply := make(chan error, 1)
+	err, askErr := actor.Ask(ctx, p.loop, p.syncc, reply, reply)
+	if askErr != nil {
+		return askErr
+	}
+	return err
+}
+
+// run is the actor goroutine.
+func (p *Partition) run(stop <-chan struct{}) {
+	defer p.shutdown()
+	for {
+		var syncC <-chan time.Time
+		if p.syncTimer != nil {
+			syncC = p.syncTimer.C
+		}
+		select {
+		case r := <-p.appendc:
+			p.handleAppends(r)
+		case r := <-p.readc:
+			p.handleRead(r)
+		case r := <-p.offsetc:
+			r.reply <- Offsets{Partition: p.id, LogStart: p.plog.LogStart(), Next: p.plog.durable}
+		case s := <-p.subc:
+			p.subs[s] = struct{}{}
+		case s := <-p.unsubc:
+			delete(p.subs, s)
+		case reply := <-p.syncc:
+			reply <- p.handleSync()
+		case <-syncC:
+			p.syncTimer = nil
+			if err := p.handleSync(); err != nil {
+				p.log.Error().Err(err).Msg("background sync failed")
+			}
+		case <-p.retainc.C():
+			p.handleRetain()
+		case <-stop:
+			return
+		}
+	}
+}
+
+// handleAppends is the group commit: take first and whatever else is queued,
+// write all of it in one write, sync once if the mode says so, then answer.
+func (p *Partition) handleAppends(first *appendReq) {
+	batch := append(p.batch[:0], first)
+	bytes := len(first.frame)
+drain:
+	for len(batch) < maxGroupFrames && bytes < maxGroupBytes {
+		select {
+		case r := <-p.appendc:
+			batch = append(batch, r)
+			bytes += len(r.frame)
+		default:
+			break drain
+		}
+	}
+	p.batch = batch[:0]
+
+	if p.failed != nil {
+		p.answer(batch, 0, p.failed)
+		return
+	}
+	l := p.plog
+	base := l.Next()
+	next := base
+	for _, r := range batch {
+		if _, err := segment.SetOffsets(r.frame[segment.HeaderSize:], next); err != nil {
+			// encode built this frame; a failure here is a bug, not bad input.
+			p.answer(batch, base, fmt.Errorf("partition: set offsets: %w", err))
+			return
+		}
+		segment.SealFrame(r.frame, next, uint32(r.count), r.maxTs)
+		next += uint64(r.count)
+	}
+	buf := batch[0].frame
+	if len(batch) > 1 {
+		buf = l.wbuf[:0]
+		for _, r := range batch {
+			buf = append(buf, r.frame...)
+		}
+		l.wbuf = buf
+	}
+	segs := l.Segments()
+	err := l.Append(buf, int(next-base))
+	if err == nil && p.cfg.Fsync == FsyncAlways {
+		if err = l.Sync(); err != nil {
+			// The bytes may or may not be on disk: never acknowledge them, and
+			// stop taking writes rather than guess.
+			p.fail(err)
+		}
+	} else if err != nil && !errors.Is(err, ErrDiskFull) {
+		p.fail(err)
+	}
+	if err == nil && p.cfg.Fsync == FsyncInterval && p.syncTimer == nil {
+		p.syncTimer = time.NewTimer(p.cfg.FsyncInterval)
+	}
+	p.answer(batch, base, err)
+	if err == nil {
+		for s := range p.subs {
+			s.sig.Notify()
+		}
+	}
+	if l.Segments() > segs && (p.cfg.RetentionBytes > 0 || p.cfg.RetentionAge > 0) {
+		p.handleRetain()
+	}
+}
+
+// answer replies to every waiter of batch, whose records start at base.
+func (p *Partition) answer(batch []*appendReq, base uint64, err error) {
+	next := base
+	for _, r := range batch {
+		if r.reply == nil {
+			if err != nil {
+				p.log.Warn().Err(err).Int("records", r.count).Msg("dropped an acks=none write")
+			}
+			continue
+		}
+		if err != nil {
+			r.reply <- appendResult{err: err}
+			continue
+		}
+		r.reply <- appendResult{base: next, last: next + uint64(r.count) - 1}
+		next += uint64(r.count)
+	}
+}
+
+func (p *Partition) fail(err error) {
+	p.failed = fmt.Errorf("%w: %w", ErrFailed, err)
+	p.log.Error().Err(err).Msg("partition stopped taking writes after a write or sync error")
+}
+
+func (p *Partition) handleRead(r readReq) {
+	l := p.plog
+	end := l.durable
+	switch {
+	case r.offset < l.LogStart() || r.offset > end:
+		r.reply <- readResult{err: &OffsetError{Offset: r.offset, LogStart: l.LogStart(), Next: end}}
+	case r.offset == end:
+		r.reply <- readResult{next: end}
+	default:
+		v, err := l.View(r.offset)
+		r.reply <- readResult{view: v, next: end, err: err}
+	}
+}
+
+func (p *Partition) handleSync() error {
+	if p.failed != nil {
+		return p.failed
+	}
+	start := time.Now()
+	if err := p.plog.Sync(); err != nil {
+		p.fail(err)
+		return p.failed
+	}
+	if d := time.Since(start); d > slowSync {
+		p.log.Warn().Dur("took", d).Msg("slow sync")
+	}
+	return nil
+}
+
+const slowSync = 500 * time.Millisecond
+
+func (p *Partition) handleRetain() {
+	n, err := p.plog.Retain(time.Now())
+	if err != nil {
+		p.log.Error().Err(err).Msg("retention failed")
+	}
+	if n > 0 {
+		p.log.Info().Int("segments_deleted", n).Uint64("log_start_offset", p.plog.LogStart()).Msg("retention deleted segments")
+	}
+}
+
+// shutdown answers what is queued, then syncs and closes the log.
+func (p *Partition) shutdown() {
+	for {
+		select {
+		case r := <-p.appendc:
+			p.handleAppends(r)
+			continue
+		default:
+		}
+		break
+	}
+	if p.syncTimer != nil {
+		p.syncTimer.Stop()
+	}
+	if err := p.plog.Close(); err != nil {
+		p.closeErr = err
+		p.log.Error().Err(err).Msg("close failed")
+	}
+}
