@@ -145,7 +145,7 @@ func (c *Client) Consume(ctx context.Context, topic string, partition uint32, fr
 			return fmt.Errorf("client: consume %s/%d: gave up after %d attempts: %w", topic, partition, failures, err)
 		}
 		d := jitter(wait)
-		log.Warn().Err(err).Str("resume_at", cs.resumeAt()).Dur("backoff", d).Msg("consume stream lost; reconnecting")
+		log.Warn().Err(err).Str("resume_at", cs.resumeAt()).Str("backoff", d.Round(time.Millisecond).String()).Msg("consume stream lost; reconnecting")
 		t := time.NewTimer(d)
 		select {
 		case <-t.C:

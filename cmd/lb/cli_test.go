@@ -157,7 +157,7 @@ func TestTopics(t *testing.T) {
 	fb := fakebroker.Start(t)
 	lb(t, fb, "topics", "list").want(t, exitOK, "")
 	lb(t, fb, "topics", "create", "orders", "--partitions", "3").want(t, exitOK, "created topic orders with 3 partitions\n")
-	lb(t, fb, "topics", "create", "--partitions=1", "audit.log").want(t, exitOK, "created topic audit.log with 1 partitions\n")
+	lb(t, fb, "topics", "create", "--partitions=1", "audit.log").want(t, exitOK, "created topic audit.log with 1 partition\n")
 	lb(t, fb, "topics", "create", "orders").wantErr(t, exitError, `lb: topic "orders" already exists`)
 	lb(t, fb, "topics", "list").want(t, exitOK, ""+
 		"NAME       PARTITIONS\n"+

@@ -116,11 +116,15 @@ func checkStart(ctx context.Context, e *env, c *client.Client, topic string, par
 	}
 	o := offs[partition]
 	off := mustParseOffset(fromText)
-	if off < o.GetLogStartOffset() || off > o.GetNextOffset() {
-		return fmt.Errorf("offset %d is out of range for %s/%d: it holds offsets %d..%d (or start at %d to wait for the next record)",
-			off, topic, partition, o.GetLogStartOffset(), int64(o.GetNextOffset())-1, o.GetNextOffset())
+	if off >= o.GetLogStartOffset() && off <= o.GetNextOffset() {
+		return nil
 	}
-	return nil
+	held := fmt.Sprintf("it holds offsets %d..%d", o.GetLogStartOffset(), o.GetNextOffset()-1)
+	if o.GetNextOffset() == o.GetLogStartOffset() {
+		held = "it is empty"
+	}
+	return fmt.Errorf("offset %d is out of range for %s/%d: %s; --from %d waits for the next record, --from earliest reads all",
+		off, topic, partition, held, o.GetNextOffset())
 }
 
 func mustParseOffset(s string) uint64 {

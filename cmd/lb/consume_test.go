@@ -55,7 +55,9 @@ func TestConsumeErrors(t *testing.T) {
 		fb.Append("t", 0, &pb.Record{Value: []byte("v")})
 	}
 	lb(t, fb, "consume", "t", "--from", "50").
-		wantErr(t, exitError, "offset 50 is out of range for t/0: it holds offsets 0..9 (or start at 10")
+		wantErr(t, exitError, "offset 50 is out of range for t/0: it holds offsets 0..9; --from 10 waits for the next record")
+	lb(t, fb, "consume", "t", "--from", "1", "--partition", "1").
+		wantErr(t, exitError, "offset 1 is out of range for t/1: it is empty; --from 0 waits")
 	lb(t, fb, "consume", "t", "--partition", "2").
 		wantErr(t, exitError, "partition 2 does not exist: topic t has 2 partitions (0..1)")
 	lb(t, fb, "consume", "nope").wantErr(t, exitError, `topic "nope" not found`, "lb topics list")

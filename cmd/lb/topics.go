@@ -93,7 +93,8 @@ Example:
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "created topic %s with %d partitions\n", md.GetName(), len(md.GetPartitions()))
+	n := len(md.GetPartitions())
+	fmt.Fprintf(e.stdout, "created topic %s with %d %s\n", md.GetName(), n, plural(n, "partition"))
 	return nil
 }
 
@@ -158,7 +159,7 @@ offset the next record will get, and COUNT = NEXT - LOG-START the records held.
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "topic %s: %d partitions\n", name, len(offs))
+	fmt.Fprintf(e.stdout, "topic %s: %d %s\n", name, len(offs), plural(len(offs), "partition"))
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "PARTITION\tLOG-START\tNEXT\tCOUNT")
 	for _, o := range offs {
