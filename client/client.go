@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -112,7 +113,12 @@ func Dial(ctx context.Context, addr string, opts ...Option) (*Client, error) {
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxRecvMsgBytes)),
 	}
 	gopts = append(gopts, cfg.grpcOpts...)
-	conn, err := grpc.NewClient("passthrough:///"+addr, gopts...)
+	target := addr
+	if !strings.Contains(addr, "://") {
+		// Let the dialer resolve host:port, as net.Dial would.
+		target = "passthrough:///" + addr
+	}
+	conn, err := grpc.NewClient(target, gopts...)
 	if err != nil {
 		return nil, fmt.Errorf("%w: broker address %q: %w", ErrBadOption, addr, err)
 	}

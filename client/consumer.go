@@ -16,22 +16,31 @@ import (
 	"github.com/logbroker/logbroker/pb"
 )
 
-// Position is where Consume starts: Earliest, Latest or AtOffset(n).
+// Position is where Consume starts: Earliest (the zero value), Latest or
+// AtOffset(n).
 type Position struct {
-	start  pb.Start
+	kind   posKind
 	offset uint64
 }
 
+type posKind uint8
+
+const (
+	posEarliest posKind = iota
+	posLatest
+	posOffset
+)
+
 var (
 	// Earliest starts at the partition's log start.
-	Earliest = Position{start: pb.Start_START_EARLIEST}
+	Earliest = Position{kind: posEarliest}
 	// Latest starts at the partition's next offset as it is when Consume
 	// starts: only records appended from then on.
-	Latest = Position{start: pb.Start_START_LATEST}
+	Latest = Position{kind: posLatest}
 )
 
 // AtOffset starts at offset off.
-func AtOffset(off uint64) Position { return Position{start: pb.Start_START_AT_OFFSET, offset: off} }
+func AtOffset(off uint64) Position { return Position{kind: posOffset, offset: off} }
 
 // ParsePosition reads "earliest", "latest" or a decimal offset.
 func ParsePosition(s string) (Position, error) {
@@ -48,11 +57,17 @@ func ParsePosition(s string) (Position, error) {
 	return AtOffset(off), nil
 }
 
+// Offset is the offset of an AtOffset position; ok is false for Earliest
+// and Latest.
+func (p Position) Offset() (off uint64, ok bool) {
+	return p.offset, p.kind == posOffset
+}
+
 func (p Position) String() string {
-	switch p.start {
-	case pb.Start_START_EARLIEST:
+	switch p.kind {
+	case posEarliest:
 		return "earliest"
-	case pb.Start_START_LATEST:
+	case posLatest:
 		return "latest"
 	}
 	return strconv.FormatUint(p.offset, 10)
@@ -119,7 +134,7 @@ func (c *Client) Consume(ctx context.Context, topic string, partition uint32, fr
 		opts.MaxBackoff = DefaultMaxBackoff
 	}
 	log := opts.Logger.With().Str("topic", topic).Uint32("partition", partition).Logger()
-	cs := consumeState{topic: topic, partition: partition, from: from, known: from.start == pb.Start_START_AT_OFFSET, next: from.offset}
+	cs := consumeState{topic: topic, partition: partition, from: from, known: from.kind == posOffset, next: from.offset}
 	wait := opts.MinBackoff
 	failures := 0
 	for {
@@ -177,7 +192,7 @@ func (cs *consumeState) resumeAt() string {
 // consumeOnce runs one stream until it ends. progressed reports whether h
 // accepted an entry.
 func (c *Client) consumeOnce(ctx context.Context, cs *consumeState, opts ConsumeOptions, h Handler) (progressed bool, err error) {
-	if !cs.known && cs.from.start == pb.Start_START_LATEST {
+	if !cs.known && cs.from.kind == posLatest {
 		if err := c.resolveLatest(ctx, cs); err != nil {
 			return false, err
 		}

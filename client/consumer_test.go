@@ -17,6 +17,12 @@ import (
 // fastRetry keeps reconnect tests quick; retries are still bounded by ctx.
 var fastRetry = ConsumeOptions{MinBackoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond}
 
+func TestPositionZeroIsEarliest(t *testing.T) {
+	if (Position{}) != Earliest {
+		t.Fatal("zero Position is not Earliest")
+	}
+}
+
 func TestParsePosition(t *testing.T) {
 	tests := []struct {
 		in      string
@@ -27,9 +33,9 @@ func TestParsePosition(t *testing.T) {
 		{"latest", Latest, false},
 		{"0", AtOffset(0), false},
 		{"18446744073709551615", AtOffset(1<<64 - 1), false},
-		{"-1", Position{}, true},
-		{"first", Position{}, true},
-		{"", Position{}, true},
+		{"-1", Earliest, true},
+		{"first", Earliest, true},
+		{"", Earliest, true},
 	}
 	for _, tt := range tests {
 		got, err := ParsePosition(tt.in)
@@ -39,7 +45,13 @@ func TestParsePosition(t *testing.T) {
 		if err != nil && !errors.Is(err, ErrBadOption) {
 			t.Errorf("ParsePosition(%q) error %v is not ErrBadOption", tt.in, err)
 		}
-		if err == nil && got.String() != tt.in {
+		if err != nil {
+			continue
+		}
+		if off, ok := got.Offset(); ok != (tt.in != "earliest" && tt.in != "latest") || ok && fmt.Sprint(off) != tt.in {
+			t.Errorf("Position(%q).Offset() = %d, %v", tt.in, off, ok)
+		}
+		if got.String() != tt.in {
 			t.Errorf("Position(%q).String() = %q", tt.in, got.String())
 		}
 	}

@@ -71,14 +71,14 @@ func runConsume(ctx context.Context, e *env, args []string) error {
 	defer c.Close()
 	// Check the topic, partition and offset first: the broker would refuse
 	// them too, but here the message can name the valid range.
-	if err := checkStart(ctx, e, c, topic, uint32(*partition), *fromText, from); err != nil {
+	if err := checkStart(ctx, e, c, topic, uint32(*partition), from); err != nil {
 		return err
 	}
 
 	w := bufio.NewWriter(e.stdout)
-	print := printPlain
+	printEntry := printPlain
 	if *output == "json" {
-		print = printJSON
+		printEntry = printJSON
 	}
 	opts := client.ConsumeOptions{
 		MaxBytes:   uint32(*maxBytes),
@@ -90,7 +90,7 @@ func runConsume(ctx context.Context, e *env, args []string) error {
 		opts.MaxRetries = 5 // a broker that stays away ends a bounded read
 	}
 	err = c.Consume(ctx, topic, uint32(*partition), from, opts, func(entry *pb.LogEntry) error {
-		return print(w, uint32(*partition), entry)
+		return printEntry(w, uint32(*partition), entry)
 	})
 	if ferr := w.Flush(); err == nil {
 		err = ferr
@@ -101,7 +101,7 @@ func runConsume(ctx context.Context, e *env, args []string) error {
 	return err
 }
 
-func checkStart(ctx context.Context, e *env, c *client.Client, topic string, partition uint32, fromText string, from client.Position) error {
+func checkStart(ctx context.Context, e *env, c *client.Client, topic string, partition uint32, from client.Position) error {
 	rctx, cancel := e.withTimeout(ctx)
 	defer cancel()
 	offs, err := c.GetOffsets(rctx, topic)
@@ -111,11 +111,11 @@ func checkStart(ctx context.Context, e *env, c *client.Client, topic string, par
 	if int(partition) >= len(offs) {
 		return fmt.Errorf("partition %d does not exist: topic %s has %d partitions (0..%d)", partition, topic, len(offs), len(offs)-1)
 	}
-	if from == client.Earliest || from == client.Latest {
+	off, ok := from.Offset()
+	if !ok {
 		return nil
 	}
 	o := offs[partition]
-	off := mustParseOffset(fromText)
 	if off >= o.GetLogStartOffset() && off <= o.GetNextOffset() {
 		return nil
 	}
@@ -125,12 +125,6 @@ func checkStart(ctx context.Context, e *env, c *client.Client, topic string, par
 	}
 	return fmt.Errorf("offset %d is out of range for %s/%d: %s; --from %d waits for the next record, --from earliest reads all",
 		off, topic, partition, held, o.GetNextOffset())
-}
-
-func mustParseOffset(s string) uint64 {
-	var off uint64
-	_, _ = fmt.Sscan(s, &off)
-	return off
 }
 
 func printPlain(w io.Writer, _ uint32, e *pb.LogEntry) error {
