@@ -357,10 +357,10 @@ drain:
 		if err = l.Sync(); err != nil {
 			// The bytes may or may not be on disk: never acknowledge them, and
 			// stop taking writes rather than guess.
-			p.fail(err)
+			err = p.fail(err)
 		}
 	} else if err != nil && !errors.Is(err, ErrDiskFull) {
-		p.fail(err)
+		err = p.fail(err)
 	}
 	if err == nil && p.cfg.Fsync == FsyncInterval && p.syncTimer == nil {
 		p.syncTimer = time.NewTimer(p.cfg.FsyncInterval)
@@ -395,9 +395,11 @@ func (p *Partition) answer(batch []*appendReq, base uint64, err error) {
 	}
 }
 
-func (p *Partition) fail(err error) {
+// fail stops the partition taking writes and returns the error to report.
+func (p *Partition) fail(err error) error {
 	p.failed = fmt.Errorf("%w: %w", ErrFailed, err)
 	p.log.Error().Err(err).Msg("partition stopped taking writes after a write or sync error")
+	return p.failed
 }
 
 func (p *Partition) handleRead(r readReq) {
@@ -420,8 +422,7 @@ func (p *Partition) handleSync() error {
 	}
 	start := time.Now()
 	if err := p.plog.Sync(); err != nil {
-		p.fail(err)
-		return p.failed
+		return p.fail(err)
 	}
 	if d := time.Since(start); d > slowSync {
 		p.log.Warn().Dur("took", d).Msg("slow sync")

@@ -78,8 +78,14 @@ func Open(dataDir string, cfg Config) (*Registry, error) {
 		return nil, err
 	}
 	fsys := cfg.FS
-	if err := fsys.MkdirAll(dataDir, 0o755); err != nil {
-		return nil, fmt.Errorf("partition: create data dir %s: %w", dataDir, classify(err))
+	if _, err := fsys.Stat(dataDir); errors.Is(err, os.ErrNotExist) {
+		if err := fsys.MkdirAll(dataDir, 0o755); err != nil {
+			return nil, fmt.Errorf("partition: create data dir %s: %w", dataDir, classify(err))
+		}
+		// A new directory is durable only once its parent is synced.
+		if err := fsys.SyncDir(filepath.Dir(filepath.Clean(dataDir))); err != nil {
+			return nil, fmt.Errorf("partition: sync parent of %s: %w", dataDir, classify(err))
+		}
 	}
 	r := &Registry{
 		dir:        dataDir,
