@@ -476,6 +476,7 @@ func (s *Segment) Close() error {
 // Remove closes the segment and deletes its files. Views stay readable until
 // released.
 func (s *Segment) Remove() error {
+	s.idxLoaded = false // no point writing an index about to be removed
 	err := s.Close()
 	for _, name := range []string{s.logPath, s.indexPath} {
 		if rerr := s.fs.Remove(name); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) && err == nil {

@@ -6,7 +6,11 @@ import (
 	"io"
 )
 
-const minReadChunk = 64 << 10
+// Read sizes of View.Read: at least maxBytes within these bounds.
+const (
+	minReadChunk = 64 << 10
+	maxReadChunk = 4 << 20
+)
 
 // View is a pinned, immutable byte range [start, end) of a segment's .log. It
 // may be used from any one goroutine other than the owner; it keeps the file
@@ -45,10 +49,10 @@ func (v *View) Read(buf []byte, offset uint64, maxBytes int) (data []byte, first
 		return nil, 0, 0, fmt.Errorf("%w: read from a released view", ErrClosed)
 	}
 	first, next = offset, offset
-	chunk := max(maxBytes, minReadChunk)
+	chunk := min(max(maxBytes, minReadChunk), maxReadChunk)
 	buf = buf[:cap(buf)]
-	if len(buf) < chunk {
-		buf = make([]byte, min(int64(chunk), max(v.end-v.start, HeaderSize)))
+	if need := int(min(int64(chunk), max(v.end-v.start, HeaderSize))); len(buf) < need {
+		buf = make([]byte, need)
 	}
 	out := 0       // buf[:out] holds the records to return
 	rs, re := 0, 0 // buf[rs:re] holds unread file bytes from pos
@@ -156,7 +160,7 @@ func (v *View) fill(buf []byte, out, rs, re int, pos int64, need, chunk int) ([]
 		return buf, rs, re, fmt.Errorf("%w: position %d: need %d bytes, the view ends at %d", ErrCorrupt, pos, need, v.end)
 	}
 	if re+n > len(buf) {
-		grown := make([]byte, re+n)
+		grown := make([]byte, max(re+n, 2*len(buf)))
 		copy(grown, buf[:re])
 		buf = grown
 	}

@@ -1,0 +1,232 @@
+package segment
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+var benchRecordSizes = []int{100, 1024}
+
+// benchFrame builds one frame of batch records of size value bytes.
+func benchFrame(b *testing.B, batch, size int) []byte {
+	recs := make([]rec, batch)
+	value := make([]byte, size)
+	for i := range value {
+		value[i] = byte(i)
+	}
+	for i := range recs {
+		recs[i] = rec{key: []byte("key-0001"), value: value, ts: 1700000000000}
+	}
+	return frameOf(b, 0, recs...)
+}
+
+const benchSegmentBytes = 64 << 20
+
+// BenchmarkAppend measures what an actor does per produce request once the
+// records are encoded: patch offsets, seal the frame (CRC), Append, and
+// optionally Sync. Segments roll at 64 MiB outside the timer.
+func BenchmarkAppend(b *testing.B) {
+	for _, size := range benchRecordSizes {
+		for _, batch := range []int{1, 100, 1000} {
+			for _, sync := range []bool{false, true} {
+				b.Run(fmt.Sprintf("rec=%d/batch=%d/sync=%v", size, batch, sync), func(b *testing.B) {
+					frame := benchFrame(b, batch, size)
+					dir := b.TempDir()
+					c := NewFileCache(OS, 8)
+					o := Options{MaxBytes: benchSegmentBytes}
+					s, err := Create(c, dir, 0, o)
+					if err != nil {
+						b.Fatal(err)
+					}
+					b.SetBytes(int64(len(frame)))
+					b.ReportAllocs()
+					b.ResetTimer()
+					for i := 0; i < b.N; i++ {
+						if ShouldRoll(s.Size(), int64(len(frame)), o.MaxBytes) {
+							b.StopTimer()
+							next := s.Next()
+							if err := s.Remove(); err != nil {
+								b.Fatal(err)
+							}
+							if s, err = Create(c, dir, next, o); err != nil {
+								b.Fatal(err)
+							}
+							b.StartTimer()
+						}
+						next := s.Next()
+						if _, err := SetOffsets(frame[HeaderSize:], next); err != nil {
+							b.Fatal(err)
+						}
+						SealFrame(frame, next, uint32(batch), 1700000000000)
+						if err := s.Append(frame); err != nil {
+							b.Fatal(err)
+						}
+						if sync {
+							if err := s.Sync(); err != nil {
+								b.Fatal(err)
+							}
+						}
+					}
+					b.StopTimer()
+					s.Remove()
+				})
+			}
+		}
+	}
+}
+
+// BenchmarkAppendOnly is Append alone: only the frame header's base is
+// patched (the CRC goes stale; nothing reads the file).
+func BenchmarkAppendOnly(b *testing.B) {
+	for _, size := range benchRecordSizes {
+		for _, batch := range []int{1, 100, 1000} {
+			b.Run(fmt.Sprintf("rec=%d/batch=%d", size, batch), func(b *testing.B) {
+				frame := benchFrame(b, batch, size)
+				dir := b.TempDir()
+				c := NewFileCache(OS, 8)
+				o := Options{MaxBytes: benchSegmentBytes}
+				s, err := Create(c, dir, 0, o)
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.SetBytes(int64(len(frame)))
+				b.ReportAllocs()
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					if ShouldRoll(s.Size(), int64(len(frame)), o.MaxBytes) {
+						b.StopTimer()
+						next := s.Next()
+						s.Remove()
+						if s, err = Create(c, dir, next, o); err != nil {
+							b.Fatal(err)
+						}
+						b.StartTimer()
+					}
+					binary.LittleEndian.PutUint64(frame[offBase:], s.Next())
+					if err := s.Append(frame); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.StopTimer()
+				s.Remove()
+			})
+		}
+	}
+}
+
+// BenchmarkOSFileBaseline writes the same bytes as BenchmarkAppend with a
+// plain os.File WriteAt (and fdatasync, as Segment.Sync does), rolling files
+// at the same size: the floor Append is measured against.
+func BenchmarkOSFileBaseline(b *testing.B) {
+	for _, size := range benchRecordSizes {
+		for _, batch := range []int{1, 100, 1000} {
+			for _, sync := range []bool{false, true} {
+				b.Run(fmt.Sprintf("rec=%d/batch=%d/sync=%v", size, batch, sync), func(b *testing.B) {
+					frame := benchFrame(b, batch, size)
+					dir := b.TempDir()
+					n := 0
+					open := func() *os.File {
+						f, err := os.OpenFile(filepath.Join(dir, fmt.Sprint(n)), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+						if err != nil {
+							b.Fatal(err)
+						}
+						n++
+						return f
+					}
+					f, pos := open(), int64(0)
+					b.SetBytes(int64(len(frame)))
+					b.ReportAllocs()
+					b.ResetTimer()
+					for i := 0; i < b.N; i++ {
+						if ShouldRoll(pos, int64(len(frame)), benchSegmentBytes) {
+							b.StopTimer()
+							f.Close()
+							os.Remove(f.Name())
+							f, pos = open(), 0
+							b.StartTimer()
+						}
+						if _, err := f.WriteAt(frame, pos); err != nil {
+							b.Fatal(err)
+						}
+						pos += int64(len(frame))
+						if sync {
+							if err := datasync(f); err != nil {
+								b.Fatal(err)
+							}
+						}
+					}
+					b.StopTimer()
+					f.Close()
+				})
+			}
+		}
+	}
+}
+
+// BenchmarkViewRead reads a 16 MiB sealed segment front to back in 1 MiB
+// batches (Locate + View + Read, CRC checked), from the page cache.
+func BenchmarkViewRead(b *testing.B) {
+	for _, size := range benchRecordSizes {
+		b.Run(fmt.Sprintf("rec=%d", size), func(b *testing.B) {
+			frame := benchFrame(b, 100, size)
+			c := NewFileCache(OS, 8)
+			s, err := Create(c, b.TempDir(), 0, Options{MaxBytes: benchSegmentBytes})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Remove()
+			for s.Size() < 16<<20 {
+				SetOffsets(frame[HeaderSize:], s.Next())
+				SealFrame(frame, s.Next(), 100, 0)
+				if err := s.Append(frame); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if err := s.Seal(); err != nil {
+				b.Fatal(err)
+			}
+			buf := make([]byte, 2<<20)
+			b.SetBytes(s.Size())
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				for off := s.Base(); off < s.Next(); {
+					pos, err := s.Locate(off)
+					if err != nil {
+						b.Fatal(err)
+					}
+					v, err := s.View(pos)
+					if err != nil {
+						b.Fatal(err)
+					}
+					data, _, next, err := v.Read(buf, off, 1<<20)
+					v.Release()
+					if err != nil || len(data) == 0 {
+						b.Fatal(errors.Join(err, errors.New("no data")))
+					}
+					buf, off = data, next
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkAppendRecord is the cost of encoding one record.
+func BenchmarkAppendRecord(b *testing.B) {
+	for _, size := range benchRecordSizes {
+		b.Run(fmt.Sprintf("rec=%d", size), func(b *testing.B) {
+			key, value := []byte("key-0001"), make([]byte, size)
+			headers := []Header{{Key: "trace", Value: []byte("abc")}}
+			buf := make([]byte, 0, 4096)
+			b.SetBytes(int64(RecordSize(key, value, headers, 1)))
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				buf = AppendRecord(buf[:0], key, value, headers, 1700000000000)
+			}
+		})
+	}
+}
