@@ -91,6 +91,9 @@ const (
 	Start_START_EARLIEST Start = 1
 	// Start at the partition's next offset: only records appended from now on.
 	Start_START_LATEST Start = 2
+	// Start at ConsumeRequest.group's committed offset for this partition, or
+	// at the log start when the group has committed nothing for it.
+	Start_START_COMMITTED Start = 3
 )
 
 // Enum value maps for Start.
@@ -99,11 +102,13 @@ var (
 		0: "START_AT_OFFSET",
 		1: "START_EARLIEST",
 		2: "START_LATEST",
+		3: "START_COMMITTED",
 	}
 	Start_value = map[string]int32{
 		"START_AT_OFFSET": 0,
 		"START_EARLIEST":  1,
 		"START_LATEST":    2,
+		"START_COMMITTED": 3,
 	}
 )
 
@@ -405,7 +410,9 @@ type ConsumeRequest struct {
 	// Where to start.
 	Start Start `protobuf:"varint,5,opt,name=start,proto3,enum=logbroker.v1.Start" json:"start,omitempty"`
 	// End the stream once it has caught up instead of waiting for appends.
-	StopAtEnd     bool `protobuf:"varint,6,opt,name=stop_at_end,json=stopAtEnd,proto3" json:"stop_at_end,omitempty"`
+	StopAtEnd bool `protobuf:"varint,6,opt,name=stop_at_end,json=stopAtEnd,proto3" json:"stop_at_end,omitempty"`
+	// Consumer group whose committed offset START_COMMITTED starts from.
+	Group         string `protobuf:"bytes,7,opt,name=group,proto3" json:"group,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -480,6 +487,13 @@ func (x *ConsumeRequest) GetStopAtEnd() bool {
 		return x.StopAtEnd
 	}
 	return false
+}
+
+func (x *ConsumeRequest) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
 }
 
 // LogEntry is one stored record.
@@ -1088,6 +1102,611 @@ func (x *PartitionOffsets) GetNextOffset() uint64 {
 	return 0
 }
 
+// JoinGroupRequest asks to join a consumer group reading one topic.
+type JoinGroupRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Group name; same character rules as a topic name.
+	Group string `protobuf:"bytes,1,opt,name=group,proto3" json:"group,omitempty"`
+	// Topic the group consumes; every member of a group names the same topic.
+	Topic string `protobuf:"bytes,2,opt,name=topic,proto3" json:"topic,omitempty"`
+	// Member identity; empty lets the broker name the member.
+	MemberId      string `protobuf:"bytes,3,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *JoinGroupRequest) Reset() {
+	*x = JoinGroupRequest{}
+	mi := &file_broker_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *JoinGroupRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*JoinGroupRequest) ProtoMessage() {}
+
+func (x *JoinGroupRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_broker_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use JoinGroupRequest.ProtoReflect.Descriptor instead.
+func (*JoinGroupRequest) Descriptor() ([]byte, []int) {
+	return file_broker_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *JoinGroupRequest) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *JoinGroupRequest) GetTopic() string {
+	if x != nil {
+		return x.Topic
+	}
+	return ""
+}
+
+func (x *JoinGroupRequest) GetMemberId() string {
+	if x != nil {
+		return x.MemberId
+	}
+	return ""
+}
+
+// GroupAssignment tells one member which partitions it owns now.
+type GroupAssignment struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The member this assignment is for (the broker-given name if none was sent).
+	MemberId string `protobuf:"bytes,1,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
+	// Group generation; it grows with every join or leave.
+	Generation uint64 `protobuf:"varint,2,opt,name=generation,proto3" json:"generation,omitempty"`
+	// Partitions this member owns in this generation, ascending; may be empty.
+	Partitions    []uint32 `protobuf:"varint,3,rep,packed,name=partitions,proto3" json:"partitions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GroupAssignment) Reset() {
+	*x = GroupAssignment{}
+	mi := &file_broker_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GroupAssignment) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GroupAssignment) ProtoMessage() {}
+
+func (x *GroupAssignment) ProtoReflect() protoreflect.Message {
+	mi := &file_broker_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GroupAssignment.ProtoReflect.Descriptor instead.
+func (*GroupAssignment) Descriptor() ([]byte, []int) {
+	return file_broker_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *GroupAssignment) GetMemberId() string {
+	if x != nil {
+		return x.MemberId
+	}
+	return ""
+}
+
+func (x *GroupAssignment) GetGeneration() uint64 {
+	if x != nil {
+		return x.Generation
+	}
+	return 0
+}
+
+func (x *GroupAssignment) GetPartitions() []uint32 {
+	if x != nil {
+		return x.Partitions
+	}
+	return nil
+}
+
+// PartitionOffset is one partition's committed offset.
+type PartitionOffset struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Partition index.
+	Partition uint32 `protobuf:"varint,1,opt,name=partition,proto3" json:"partition,omitempty"`
+	// Next offset to read (Kafka's convention), not the last one read.
+	Offset        uint64 `protobuf:"varint,2,opt,name=offset,proto3" json:"offset,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PartitionOffset) Reset() {
+	*x = PartitionOffset{}
+	mi := &file_broker_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PartitionOffset) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PartitionOffset) ProtoMessage() {}
+
+func (x *PartitionOffset) ProtoReflect() protoreflect.Message {
+	mi := &file_broker_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PartitionOffset.ProtoReflect.Descriptor instead.
+func (*PartitionOffset) Descriptor() ([]byte, []int) {
+	return file_broker_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *PartitionOffset) GetPartition() uint32 {
+	if x != nil {
+		return x.Partition
+	}
+	return 0
+}
+
+func (x *PartitionOffset) GetOffset() uint64 {
+	if x != nil {
+		return x.Offset
+	}
+	return 0
+}
+
+// CommitOffsetsRequest records a group's progress on some partitions.
+type CommitOffsetsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Group name.
+	Group string `protobuf:"bytes,1,opt,name=group,proto3" json:"group,omitempty"`
+	// Topic the group consumes.
+	Topic string `protobuf:"bytes,2,opt,name=topic,proto3" json:"topic,omitempty"`
+	// Offsets to commit; partitions not listed keep their committed offset.
+	Offsets []*PartitionOffset `protobuf:"bytes,3,rep,name=offsets,proto3" json:"offsets,omitempty"`
+	// Generation the committer was assigned in; 0 skips the generation check.
+	Generation    uint64 `protobuf:"varint,4,opt,name=generation,proto3" json:"generation,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CommitOffsetsRequest) Reset() {
+	*x = CommitOffsetsRequest{}
+	mi := &file_broker_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CommitOffsetsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CommitOffsetsRequest) ProtoMessage() {}
+
+func (x *CommitOffsetsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_broker_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CommitOffsetsRequest.ProtoReflect.Descriptor instead.
+func (*CommitOffsetsRequest) Descriptor() ([]byte, []int) {
+	return file_broker_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *CommitOffsetsRequest) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *CommitOffsetsRequest) GetTopic() string {
+	if x != nil {
+		return x.Topic
+	}
+	return ""
+}
+
+func (x *CommitOffsetsRequest) GetOffsets() []*PartitionOffset {
+	if x != nil {
+		return x.Offsets
+	}
+	return nil
+}
+
+func (x *CommitOffsetsRequest) GetGeneration() uint64 {
+	if x != nil {
+		return x.Generation
+	}
+	return 0
+}
+
+// CommitOffsetsResponse is empty: success means the commit is durable.
+type CommitOffsetsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CommitOffsetsResponse) Reset() {
+	*x = CommitOffsetsResponse{}
+	mi := &file_broker_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CommitOffsetsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CommitOffsetsResponse) ProtoMessage() {}
+
+func (x *CommitOffsetsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_broker_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CommitOffsetsResponse.ProtoReflect.Descriptor instead.
+func (*CommitOffsetsResponse) Descriptor() ([]byte, []int) {
+	return file_broker_proto_rawDescGZIP(), []int{21}
+}
+
+// FetchOffsetsRequest names a group and topic.
+type FetchOffsetsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Group name.
+	Group string `protobuf:"bytes,1,opt,name=group,proto3" json:"group,omitempty"`
+	// Topic the group consumes.
+	Topic         string `protobuf:"bytes,2,opt,name=topic,proto3" json:"topic,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FetchOffsetsRequest) Reset() {
+	*x = FetchOffsetsRequest{}
+	mi := &file_broker_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FetchOffsetsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FetchOffsetsRequest) ProtoMessage() {}
+
+func (x *FetchOffsetsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_broker_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FetchOffsetsRequest.ProtoReflect.Descriptor instead.
+func (*FetchOffsetsRequest) Descriptor() ([]byte, []int) {
+	return file_broker_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *FetchOffsetsRequest) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *FetchOffsetsRequest) GetTopic() string {
+	if x != nil {
+		return x.Topic
+	}
+	return ""
+}
+
+// FetchOffsetsResponse lists committed offsets.
+type FetchOffsetsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Committed partitions only, ascending by partition.
+	Offsets       []*PartitionOffset `protobuf:"bytes,1,rep,name=offsets,proto3" json:"offsets,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FetchOffsetsResponse) Reset() {
+	*x = FetchOffsetsResponse{}
+	mi := &file_broker_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FetchOffsetsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FetchOffsetsResponse) ProtoMessage() {}
+
+func (x *FetchOffsetsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_broker_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FetchOffsetsResponse.ProtoReflect.Descriptor instead.
+func (*FetchOffsetsResponse) Descriptor() ([]byte, []int) {
+	return file_broker_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *FetchOffsetsResponse) GetOffsets() []*PartitionOffset {
+	if x != nil {
+		return x.Offsets
+	}
+	return nil
+}
+
+// ListGroupsRequest is empty.
+type ListGroupsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListGroupsRequest) Reset() {
+	*x = ListGroupsRequest{}
+	mi := &file_broker_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListGroupsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListGroupsRequest) ProtoMessage() {}
+
+func (x *ListGroupsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_broker_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListGroupsRequest.ProtoReflect.Descriptor instead.
+func (*ListGroupsRequest) Descriptor() ([]byte, []int) {
+	return file_broker_proto_rawDescGZIP(), []int{24}
+}
+
+// ListGroupsResponse describes every known group.
+type ListGroupsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Groups sorted by name.
+	Groups        []*GroupInfo `protobuf:"bytes,1,rep,name=groups,proto3" json:"groups,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListGroupsResponse) Reset() {
+	*x = ListGroupsResponse{}
+	mi := &file_broker_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListGroupsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListGroupsResponse) ProtoMessage() {}
+
+func (x *ListGroupsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_broker_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListGroupsResponse.ProtoReflect.Descriptor instead.
+func (*ListGroupsResponse) Descriptor() ([]byte, []int) {
+	return file_broker_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *ListGroupsResponse) GetGroups() []*GroupInfo {
+	if x != nil {
+		return x.Groups
+	}
+	return nil
+}
+
+// GroupInfo describes one group.
+type GroupInfo struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Group name.
+	Group string `protobuf:"bytes,1,opt,name=group,proto3" json:"group,omitempty"`
+	// Topic the group consumes.
+	Topic string `protobuf:"bytes,2,opt,name=topic,proto3" json:"topic,omitempty"`
+	// Current generation (0 when no member ever joined since the broker started).
+	Generation uint64 `protobuf:"varint,3,opt,name=generation,proto3" json:"generation,omitempty"`
+	// Current members, sorted by member_id.
+	Members       []*GroupMember `protobuf:"bytes,4,rep,name=members,proto3" json:"members,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GroupInfo) Reset() {
+	*x = GroupInfo{}
+	mi := &file_broker_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GroupInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GroupInfo) ProtoMessage() {}
+
+func (x *GroupInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_broker_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GroupInfo.ProtoReflect.Descriptor instead.
+func (*GroupInfo) Descriptor() ([]byte, []int) {
+	return file_broker_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *GroupInfo) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *GroupInfo) GetTopic() string {
+	if x != nil {
+		return x.Topic
+	}
+	return ""
+}
+
+func (x *GroupInfo) GetGeneration() uint64 {
+	if x != nil {
+		return x.Generation
+	}
+	return 0
+}
+
+func (x *GroupInfo) GetMembers() []*GroupMember {
+	if x != nil {
+		return x.Members
+	}
+	return nil
+}
+
+// GroupMember is one member and its partitions.
+type GroupMember struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Member identity.
+	MemberId string `protobuf:"bytes,1,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
+	// Partitions the member owns in the current generation, ascending.
+	Partitions    []uint32 `protobuf:"varint,2,rep,packed,name=partitions,proto3" json:"partitions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GroupMember) Reset() {
+	*x = GroupMember{}
+	mi := &file_broker_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GroupMember) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GroupMember) ProtoMessage() {}
+
+func (x *GroupMember) ProtoReflect() protoreflect.Message {
+	mi := &file_broker_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GroupMember.ProtoReflect.Descriptor instead.
+func (*GroupMember) Descriptor() ([]byte, []int) {
+	return file_broker_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *GroupMember) GetMemberId() string {
+	if x != nil {
+		return x.MemberId
+	}
+	return ""
+}
+
+func (x *GroupMember) GetPartitions() []uint32 {
+	if x != nil {
+		return x.Partitions
+	}
+	return nil
+}
+
 var File_broker_proto protoreflect.FileDescriptor
 
 const file_broker_proto_rawDesc = "" +
@@ -1110,14 +1729,15 @@ const file_broker_proto_rawDesc = "" +
 	"\vbase_offset\x18\x01 \x01(\x04R\n" +
 	"baseOffset\x12\x1f\n" +
 	"\vlast_offset\x18\x02 \x01(\x04R\n" +
-	"lastOffset\"\xc4\x01\n" +
+	"lastOffset\"\xda\x01\n" +
 	"\x0eConsumeRequest\x12\x14\n" +
 	"\x05topic\x18\x01 \x01(\tR\x05topic\x12\x1c\n" +
 	"\tpartition\x18\x02 \x01(\rR\tpartition\x12\x16\n" +
 	"\x06offset\x18\x03 \x01(\x04R\x06offset\x12\x1b\n" +
 	"\tmax_bytes\x18\x04 \x01(\rR\bmaxBytes\x12)\n" +
 	"\x05start\x18\x05 \x01(\x0e2\x13.logbroker.v1.StartR\x05start\x12\x1e\n" +
-	"\vstop_at_end\x18\x06 \x01(\bR\tstopAtEnd\"\x9d\x01\n" +
+	"\vstop_at_end\x18\x06 \x01(\bR\tstopAtEnd\x12\x14\n" +
+	"\x05group\x18\a \x01(\tR\x05group\"\x9d\x01\n" +
 	"\bLogEntry\x12\x16\n" +
 	"\x06offset\x18\x01 \x01(\x04R\x06offset\x12\x10\n" +
 	"\x03key\x18\x02 \x01(\fR\x03key\x12\x14\n" +
@@ -1155,16 +1775,60 @@ const file_broker_proto_rawDesc = "" +
 	"\tpartition\x18\x01 \x01(\rR\tpartition\x12(\n" +
 	"\x10log_start_offset\x18\x02 \x01(\x04R\x0elogStartOffset\x12\x1f\n" +
 	"\vnext_offset\x18\x03 \x01(\x04R\n" +
-	"nextOffset*J\n" +
+	"nextOffset\"[\n" +
+	"\x10JoinGroupRequest\x12\x14\n" +
+	"\x05group\x18\x01 \x01(\tR\x05group\x12\x14\n" +
+	"\x05topic\x18\x02 \x01(\tR\x05topic\x12\x1b\n" +
+	"\tmember_id\x18\x03 \x01(\tR\bmemberId\"n\n" +
+	"\x0fGroupAssignment\x12\x1b\n" +
+	"\tmember_id\x18\x01 \x01(\tR\bmemberId\x12\x1e\n" +
+	"\n" +
+	"generation\x18\x02 \x01(\x04R\n" +
+	"generation\x12\x1e\n" +
+	"\n" +
+	"partitions\x18\x03 \x03(\rR\n" +
+	"partitions\"G\n" +
+	"\x0fPartitionOffset\x12\x1c\n" +
+	"\tpartition\x18\x01 \x01(\rR\tpartition\x12\x16\n" +
+	"\x06offset\x18\x02 \x01(\x04R\x06offset\"\x9b\x01\n" +
+	"\x14CommitOffsetsRequest\x12\x14\n" +
+	"\x05group\x18\x01 \x01(\tR\x05group\x12\x14\n" +
+	"\x05topic\x18\x02 \x01(\tR\x05topic\x127\n" +
+	"\aoffsets\x18\x03 \x03(\v2\x1d.logbroker.v1.PartitionOffsetR\aoffsets\x12\x1e\n" +
+	"\n" +
+	"generation\x18\x04 \x01(\x04R\n" +
+	"generation\"\x17\n" +
+	"\x15CommitOffsetsResponse\"A\n" +
+	"\x13FetchOffsetsRequest\x12\x14\n" +
+	"\x05group\x18\x01 \x01(\tR\x05group\x12\x14\n" +
+	"\x05topic\x18\x02 \x01(\tR\x05topic\"O\n" +
+	"\x14FetchOffsetsResponse\x127\n" +
+	"\aoffsets\x18\x01 \x03(\v2\x1d.logbroker.v1.PartitionOffsetR\aoffsets\"\x13\n" +
+	"\x11ListGroupsRequest\"E\n" +
+	"\x12ListGroupsResponse\x12/\n" +
+	"\x06groups\x18\x01 \x03(\v2\x17.logbroker.v1.GroupInfoR\x06groups\"\x8c\x01\n" +
+	"\tGroupInfo\x12\x14\n" +
+	"\x05group\x18\x01 \x01(\tR\x05group\x12\x14\n" +
+	"\x05topic\x18\x02 \x01(\tR\x05topic\x12\x1e\n" +
+	"\n" +
+	"generation\x18\x03 \x01(\x04R\n" +
+	"generation\x123\n" +
+	"\amembers\x18\x04 \x03(\v2\x19.logbroker.v1.GroupMemberR\amembers\"J\n" +
+	"\vGroupMember\x12\x1b\n" +
+	"\tmember_id\x18\x01 \x01(\tR\bmemberId\x12\x1e\n" +
+	"\n" +
+	"partitions\x18\x02 \x03(\rR\n" +
+	"partitions*J\n" +
 	"\x04Acks\x12\x14\n" +
 	"\x10ACKS_UNSPECIFIED\x10\x00\x12\r\n" +
 	"\tACKS_NONE\x10\x01\x12\x0f\n" +
 	"\vACKS_LEADER\x10\x02\x12\f\n" +
-	"\bACKS_ALL\x10\x03*B\n" +
+	"\bACKS_ALL\x10\x03*W\n" +
 	"\x05Start\x12\x13\n" +
 	"\x0fSTART_AT_OFFSET\x10\x00\x12\x12\n" +
 	"\x0eSTART_EARLIEST\x10\x01\x12\x10\n" +
-	"\fSTART_LATEST\x10\x022\xb0\x04\n" +
+	"\fSTART_LATEST\x10\x02\x12\x13\n" +
+	"\x0fSTART_COMMITTED\x10\x032\x80\a\n" +
 	"\rBrokerService\x12F\n" +
 	"\aProduce\x12\x1c.logbroker.v1.ProduceRequest\x1a\x1d.logbroker.v1.ProduceResponse\x12A\n" +
 	"\aConsume\x12\x1c.logbroker.v1.ConsumeRequest\x1a\x16.logbroker.v1.LogEntry0\x01\x12R\n" +
@@ -1174,7 +1838,12 @@ const file_broker_proto_rawDesc = "" +
 	"\vDeleteTopic\x12 .logbroker.v1.DeleteTopicRequest\x1a!.logbroker.v1.DeleteTopicResponse\x12O\n" +
 	"\n" +
 	"GetOffsets\x12\x1f.logbroker.v1.GetOffsetsRequest\x1a .logbroker.v1.GetOffsetsResponse\x12J\n" +
-	"\x0eConsumeBatches\x12\x1c.logbroker.v1.ConsumeRequest\x1a\x18.logbroker.v1.EntryBatch0\x01B#Z!github.com/logbroker/logbroker/pbb\x06proto3"
+	"\x0eConsumeBatches\x12\x1c.logbroker.v1.ConsumeRequest\x1a\x18.logbroker.v1.EntryBatch0\x01\x12L\n" +
+	"\tJoinGroup\x12\x1e.logbroker.v1.JoinGroupRequest\x1a\x1d.logbroker.v1.GroupAssignment0\x01\x12X\n" +
+	"\rCommitOffsets\x12\".logbroker.v1.CommitOffsetsRequest\x1a#.logbroker.v1.CommitOffsetsResponse\x12U\n" +
+	"\fFetchOffsets\x12!.logbroker.v1.FetchOffsetsRequest\x1a\".logbroker.v1.FetchOffsetsResponse\x12O\n" +
+	"\n" +
+	"ListGroups\x12\x1f.logbroker.v1.ListGroupsRequest\x1a .logbroker.v1.ListGroupsResponseB#Z!github.com/logbroker/logbroker/pbb\x06proto3"
 
 var (
 	file_broker_proto_rawDescOnce sync.Once
@@ -1189,27 +1858,38 @@ func file_broker_proto_rawDescGZIP() []byte {
 }
 
 var file_broker_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_broker_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
+var file_broker_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
 var file_broker_proto_goTypes = []any{
-	(Acks)(0),                   // 0: logbroker.v1.Acks
-	(Start)(0),                  // 1: logbroker.v1.Start
-	(*Header)(nil),              // 2: logbroker.v1.Header
-	(*Record)(nil),              // 3: logbroker.v1.Record
-	(*ProduceRequest)(nil),      // 4: logbroker.v1.ProduceRequest
-	(*ProduceResponse)(nil),     // 5: logbroker.v1.ProduceResponse
-	(*ConsumeRequest)(nil),      // 6: logbroker.v1.ConsumeRequest
-	(*LogEntry)(nil),            // 7: logbroker.v1.LogEntry
-	(*EntryBatch)(nil),          // 8: logbroker.v1.EntryBatch
-	(*CreateTopicRequest)(nil),  // 9: logbroker.v1.CreateTopicRequest
-	(*CreateTopicResponse)(nil), // 10: logbroker.v1.CreateTopicResponse
-	(*ListTopicsRequest)(nil),   // 11: logbroker.v1.ListTopicsRequest
-	(*ListTopicsResponse)(nil),  // 12: logbroker.v1.ListTopicsResponse
-	(*TopicMetadata)(nil),       // 13: logbroker.v1.TopicMetadata
-	(*DeleteTopicRequest)(nil),  // 14: logbroker.v1.DeleteTopicRequest
-	(*DeleteTopicResponse)(nil), // 15: logbroker.v1.DeleteTopicResponse
-	(*GetOffsetsRequest)(nil),   // 16: logbroker.v1.GetOffsetsRequest
-	(*GetOffsetsResponse)(nil),  // 17: logbroker.v1.GetOffsetsResponse
-	(*PartitionOffsets)(nil),    // 18: logbroker.v1.PartitionOffsets
+	(Acks)(0),                     // 0: logbroker.v1.Acks
+	(Start)(0),                    // 1: logbroker.v1.Start
+	(*Header)(nil),                // 2: logbroker.v1.Header
+	(*Record)(nil),                // 3: logbroker.v1.Record
+	(*ProduceRequest)(nil),        // 4: logbroker.v1.ProduceRequest
+	(*ProduceResponse)(nil),       // 5: logbroker.v1.ProduceResponse
+	(*ConsumeRequest)(nil),        // 6: logbroker.v1.ConsumeRequest
+	(*LogEntry)(nil),              // 7: logbroker.v1.LogEntry
+	(*EntryBatch)(nil),            // 8: logbroker.v1.EntryBatch
+	(*CreateTopicRequest)(nil),    // 9: logbroker.v1.CreateTopicRequest
+	(*CreateTopicResponse)(nil),   // 10: logbroker.v1.CreateTopicResponse
+	(*ListTopicsRequest)(nil),     // 11: logbroker.v1.ListTopicsRequest
+	(*ListTopicsResponse)(nil),    // 12: logbroker.v1.ListTopicsResponse
+	(*TopicMetadata)(nil),         // 13: logbroker.v1.TopicMetadata
+	(*DeleteTopicRequest)(nil),    // 14: logbroker.v1.DeleteTopicRequest
+	(*DeleteTopicResponse)(nil),   // 15: logbroker.v1.DeleteTopicResponse
+	(*GetOffsetsRequest)(nil),     // 16: logbroker.v1.GetOffsetsRequest
+	(*GetOffsetsResponse)(nil),    // 17: logbroker.v1.GetOffsetsResponse
+	(*PartitionOffsets)(nil),      // 18: logbroker.v1.PartitionOffsets
+	(*JoinGroupRequest)(nil),      // 19: logbroker.v1.JoinGroupRequest
+	(*GroupAssignment)(nil),       // 20: logbroker.v1.GroupAssignment
+	(*PartitionOffset)(nil),       // 21: logbroker.v1.PartitionOffset
+	(*CommitOffsetsRequest)(nil),  // 22: logbroker.v1.CommitOffsetsRequest
+	(*CommitOffsetsResponse)(nil), // 23: logbroker.v1.CommitOffsetsResponse
+	(*FetchOffsetsRequest)(nil),   // 24: logbroker.v1.FetchOffsetsRequest
+	(*FetchOffsetsResponse)(nil),  // 25: logbroker.v1.FetchOffsetsResponse
+	(*ListGroupsRequest)(nil),     // 26: logbroker.v1.ListGroupsRequest
+	(*ListGroupsResponse)(nil),    // 27: logbroker.v1.ListGroupsResponse
+	(*GroupInfo)(nil),             // 28: logbroker.v1.GroupInfo
+	(*GroupMember)(nil),           // 29: logbroker.v1.GroupMember
 }
 var file_broker_proto_depIdxs = []int32{
 	2,  // 0: logbroker.v1.Record.headers:type_name -> logbroker.v1.Header
@@ -1221,25 +1901,37 @@ var file_broker_proto_depIdxs = []int32{
 	13, // 6: logbroker.v1.CreateTopicResponse.topic:type_name -> logbroker.v1.TopicMetadata
 	13, // 7: logbroker.v1.ListTopicsResponse.topics:type_name -> logbroker.v1.TopicMetadata
 	18, // 8: logbroker.v1.GetOffsetsResponse.partitions:type_name -> logbroker.v1.PartitionOffsets
-	4,  // 9: logbroker.v1.BrokerService.Produce:input_type -> logbroker.v1.ProduceRequest
-	6,  // 10: logbroker.v1.BrokerService.Consume:input_type -> logbroker.v1.ConsumeRequest
-	9,  // 11: logbroker.v1.BrokerService.CreateTopic:input_type -> logbroker.v1.CreateTopicRequest
-	11, // 12: logbroker.v1.BrokerService.ListTopics:input_type -> logbroker.v1.ListTopicsRequest
-	14, // 13: logbroker.v1.BrokerService.DeleteTopic:input_type -> logbroker.v1.DeleteTopicRequest
-	16, // 14: logbroker.v1.BrokerService.GetOffsets:input_type -> logbroker.v1.GetOffsetsRequest
-	6,  // 15: logbroker.v1.BrokerService.ConsumeBatches:input_type -> logbroker.v1.ConsumeRequest
-	5,  // 16: logbroker.v1.BrokerService.Produce:output_type -> logbroker.v1.ProduceResponse
-	7,  // 17: logbroker.v1.BrokerService.Consume:output_type -> logbroker.v1.LogEntry
-	10, // 18: logbroker.v1.BrokerService.CreateTopic:output_type -> logbroker.v1.CreateTopicResponse
-	12, // 19: logbroker.v1.BrokerService.ListTopics:output_type -> logbroker.v1.ListTopicsResponse
-	15, // 20: logbroker.v1.BrokerService.DeleteTopic:output_type -> logbroker.v1.DeleteTopicResponse
-	17, // 21: logbroker.v1.BrokerService.GetOffsets:output_type -> logbroker.v1.GetOffsetsResponse
-	8,  // 22: logbroker.v1.BrokerService.ConsumeBatches:output_type -> logbroker.v1.EntryBatch
-	16, // [16:23] is the sub-list for method output_type
-	9,  // [9:16] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	21, // 9: logbroker.v1.CommitOffsetsRequest.offsets:type_name -> logbroker.v1.PartitionOffset
+	21, // 10: logbroker.v1.FetchOffsetsResponse.offsets:type_name -> logbroker.v1.PartitionOffset
+	28, // 11: logbroker.v1.ListGroupsResponse.groups:type_name -> logbroker.v1.GroupInfo
+	29, // 12: logbroker.v1.GroupInfo.members:type_name -> logbroker.v1.GroupMember
+	4,  // 13: logbroker.v1.BrokerService.Produce:input_type -> logbroker.v1.ProduceRequest
+	6,  // 14: logbroker.v1.BrokerService.Consume:input_type -> logbroker.v1.ConsumeRequest
+	9,  // 15: logbroker.v1.BrokerService.CreateTopic:input_type -> logbroker.v1.CreateTopicRequest
+	11, // 16: logbroker.v1.BrokerService.ListTopics:input_type -> logbroker.v1.ListTopicsRequest
+	14, // 17: logbroker.v1.BrokerService.DeleteTopic:input_type -> logbroker.v1.DeleteTopicRequest
+	16, // 18: logbroker.v1.BrokerService.GetOffsets:input_type -> logbroker.v1.GetOffsetsRequest
+	6,  // 19: logbroker.v1.BrokerService.ConsumeBatches:input_type -> logbroker.v1.ConsumeRequest
+	19, // 20: logbroker.v1.BrokerService.JoinGroup:input_type -> logbroker.v1.JoinGroupRequest
+	22, // 21: logbroker.v1.BrokerService.CommitOffsets:input_type -> logbroker.v1.CommitOffsetsRequest
+	24, // 22: logbroker.v1.BrokerService.FetchOffsets:input_type -> logbroker.v1.FetchOffsetsRequest
+	26, // 23: logbroker.v1.BrokerService.ListGroups:input_type -> logbroker.v1.ListGroupsRequest
+	5,  // 24: logbroker.v1.BrokerService.Produce:output_type -> logbroker.v1.ProduceResponse
+	7,  // 25: logbroker.v1.BrokerService.Consume:output_type -> logbroker.v1.LogEntry
+	10, // 26: logbroker.v1.BrokerService.CreateTopic:output_type -> logbroker.v1.CreateTopicResponse
+	12, // 27: logbroker.v1.BrokerService.ListTopics:output_type -> logbroker.v1.ListTopicsResponse
+	15, // 28: logbroker.v1.BrokerService.DeleteTopic:output_type -> logbroker.v1.DeleteTopicResponse
+	17, // 29: logbroker.v1.BrokerService.GetOffsets:output_type -> logbroker.v1.GetOffsetsResponse
+	8,  // 30: logbroker.v1.BrokerService.ConsumeBatches:output_type -> logbroker.v1.EntryBatch
+	20, // 31: logbroker.v1.BrokerService.JoinGroup:output_type -> logbroker.v1.GroupAssignment
+	23, // 32: logbroker.v1.BrokerService.CommitOffsets:output_type -> logbroker.v1.CommitOffsetsResponse
+	25, // 33: logbroker.v1.BrokerService.FetchOffsets:output_type -> logbroker.v1.FetchOffsetsResponse
+	27, // 34: logbroker.v1.BrokerService.ListGroups:output_type -> logbroker.v1.ListGroupsResponse
+	24, // [24:35] is the sub-list for method output_type
+	13, // [13:24] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_broker_proto_init() }
@@ -1253,7 +1945,7 @@ func file_broker_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_broker_proto_rawDesc), len(file_broker_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   17,
+			NumMessages:   28,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

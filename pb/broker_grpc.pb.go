@@ -29,6 +29,10 @@ const (
 	BrokerService_DeleteTopic_FullMethodName    = "/logbroker.v1.BrokerService/DeleteTopic"
 	BrokerService_GetOffsets_FullMethodName     = "/logbroker.v1.BrokerService/GetOffsets"
 	BrokerService_ConsumeBatches_FullMethodName = "/logbroker.v1.BrokerService/ConsumeBatches"
+	BrokerService_JoinGroup_FullMethodName      = "/logbroker.v1.BrokerService/JoinGroup"
+	BrokerService_CommitOffsets_FullMethodName  = "/logbroker.v1.BrokerService/CommitOffsets"
+	BrokerService_FetchOffsets_FullMethodName   = "/logbroker.v1.BrokerService/FetchOffsets"
+	BrokerService_ListGroups_FullMethodName     = "/logbroker.v1.BrokerService/ListGroups"
 )
 
 // BrokerServiceClient is the client API for BrokerService service.
@@ -55,6 +59,18 @@ type BrokerServiceClient interface {
 	// ConsumeBatches is Consume with one stream message per read batch; it
 	// exists for throughput, since per-message cost dominates small records.
 	ConsumeBatches(ctx context.Context, in *ConsumeRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[EntryBatch], error)
+	// JoinGroup makes the caller a member of a consumer group for as long as
+	// the stream stays open. The first message is the member's assignment; a
+	// new one, with a higher generation, follows every join or leave.
+	JoinGroup(ctx context.Context, in *JoinGroupRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[GroupAssignment], error)
+	// CommitOffsets durably records a group's next offsets to read; it answers
+	// only once they would survive a crash. A stale generation is refused with
+	// FAILED_PRECONDITION.
+	CommitOffsets(ctx context.Context, in *CommitOffsetsRequest, opts ...grpc.CallOption) (*CommitOffsetsResponse, error)
+	// FetchOffsets returns a group's committed offsets for a topic.
+	FetchOffsets(ctx context.Context, in *FetchOffsetsRequest, opts ...grpc.CallOption) (*FetchOffsetsResponse, error)
+	// ListGroups describes every known group: generation, members, assignments.
+	ListGroups(ctx context.Context, in *ListGroupsRequest, opts ...grpc.CallOption) (*ListGroupsResponse, error)
 }
 
 type brokerServiceClient struct {
@@ -153,6 +169,55 @@ func (c *brokerServiceClient) ConsumeBatches(ctx context.Context, in *ConsumeReq
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type BrokerService_ConsumeBatchesClient = grpc.ServerStreamingClient[EntryBatch]
 
+func (c *brokerServiceClient) JoinGroup(ctx context.Context, in *JoinGroupRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[GroupAssignment], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &BrokerService_ServiceDesc.Streams[2], BrokerService_JoinGroup_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[JoinGroupRequest, GroupAssignment]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type BrokerService_JoinGroupClient = grpc.ServerStreamingClient[GroupAssignment]
+
+func (c *brokerServiceClient) CommitOffsets(ctx context.Context, in *CommitOffsetsRequest, opts ...grpc.CallOption) (*CommitOffsetsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CommitOffsetsResponse)
+	err := c.cc.Invoke(ctx, BrokerService_CommitOffsets_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *brokerServiceClient) FetchOffsets(ctx context.Context, in *FetchOffsetsRequest, opts ...grpc.CallOption) (*FetchOffsetsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(FetchOffsetsResponse)
+	err := c.cc.Invoke(ctx, BrokerService_FetchOffsets_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *brokerServiceClient) ListGroups(ctx context.Context, in *ListGroupsRequest, opts ...grpc.CallOption) (*ListGroupsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListGroupsResponse)
+	err := c.cc.Invoke(ctx, BrokerService_ListGroups_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // BrokerServiceServer is the server API for BrokerService service.
 // All implementations must embed UnimplementedBrokerServiceServer
 // for forward compatibility.
@@ -177,6 +242,18 @@ type BrokerServiceServer interface {
 	// ConsumeBatches is Consume with one stream message per read batch; it
 	// exists for throughput, since per-message cost dominates small records.
 	ConsumeBatches(*ConsumeRequest, grpc.ServerStreamingServer[EntryBatch]) error
+	// JoinGroup makes the caller a member of a consumer group for as long as
+	// the stream stays open. The first message is the member's assignment; a
+	// new one, with a higher generation, follows every join or leave.
+	JoinGroup(*JoinGroupRequest, grpc.ServerStreamingServer[GroupAssignment]) error
+	// CommitOffsets durably records a group's next offsets to read; it answers
+	// only once they would survive a crash. A stale generation is refused with
+	// FAILED_PRECONDITION.
+	CommitOffsets(context.Context, *CommitOffsetsRequest) (*CommitOffsetsResponse, error)
+	// FetchOffsets returns a group's committed offsets for a topic.
+	FetchOffsets(context.Context, *FetchOffsetsRequest) (*FetchOffsetsResponse, error)
+	// ListGroups describes every known group: generation, members, assignments.
+	ListGroups(context.Context, *ListGroupsRequest) (*ListGroupsResponse, error)
 	mustEmbedUnimplementedBrokerServiceServer()
 }
 
@@ -207,6 +284,18 @@ func (UnimplementedBrokerServiceServer) GetOffsets(context.Context, *GetOffsetsR
 }
 func (UnimplementedBrokerServiceServer) ConsumeBatches(*ConsumeRequest, grpc.ServerStreamingServer[EntryBatch]) error {
 	return status.Error(codes.Unimplemented, "method ConsumeBatches not implemented")
+}
+func (UnimplementedBrokerServiceServer) JoinGroup(*JoinGroupRequest, grpc.ServerStreamingServer[GroupAssignment]) error {
+	return status.Error(codes.Unimplemented, "method JoinGroup not implemented")
+}
+func (UnimplementedBrokerServiceServer) CommitOffsets(context.Context, *CommitOffsetsRequest) (*CommitOffsetsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CommitOffsets not implemented")
+}
+func (UnimplementedBrokerServiceServer) FetchOffsets(context.Context, *FetchOffsetsRequest) (*FetchOffsetsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method FetchOffsets not implemented")
+}
+func (UnimplementedBrokerServiceServer) ListGroups(context.Context, *ListGroupsRequest) (*ListGroupsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListGroups not implemented")
 }
 func (UnimplementedBrokerServiceServer) mustEmbedUnimplementedBrokerServiceServer() {}
 func (UnimplementedBrokerServiceServer) testEmbeddedByValue()                       {}
@@ -341,6 +430,71 @@ func _BrokerService_ConsumeBatches_Handler(srv interface{}, stream grpc.ServerSt
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type BrokerService_ConsumeBatchesServer = grpc.ServerStreamingServer[EntryBatch]
 
+func _BrokerService_JoinGroup_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(JoinGroupRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(BrokerServiceServer).JoinGroup(m, &grpc.GenericServerStream[JoinGroupRequest, GroupAssignment]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type BrokerService_JoinGroupServer = grpc.ServerStreamingServer[GroupAssignment]
+
+func _BrokerService_CommitOffsets_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CommitOffsetsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(BrokerServiceServer).CommitOffsets(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: BrokerService_CommitOffsets_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(BrokerServiceServer).CommitOffsets(ctx, req.(*CommitOffsetsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _BrokerService_FetchOffsets_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(FetchOffsetsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(BrokerServiceServer).FetchOffsets(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: BrokerService_FetchOffsets_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(BrokerServiceServer).FetchOffsets(ctx, req.(*FetchOffsetsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _BrokerService_ListGroups_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListGroupsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(BrokerServiceServer).ListGroups(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: BrokerService_ListGroups_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(BrokerServiceServer).ListGroups(ctx, req.(*ListGroupsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // BrokerService_ServiceDesc is the grpc.ServiceDesc for BrokerService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -368,6 +522,18 @@ var BrokerService_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "GetOffsets",
 			Handler:    _BrokerService_GetOffsets_Handler,
 		},
+		{
+			MethodName: "CommitOffsets",
+			Handler:    _BrokerService_CommitOffsets_Handler,
+		},
+		{
+			MethodName: "FetchOffsets",
+			Handler:    _BrokerService_FetchOffsets_Handler,
+		},
+		{
+			MethodName: "ListGroups",
+			Handler:    _BrokerService_ListGroups_Handler,
+		},
 	},
 	Streams: []grpc.StreamDesc{
 		{
@@ -378,6 +544,11 @@ var BrokerService_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "ConsumeBatches",
 			Handler:       _BrokerService_ConsumeBatches_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "JoinGroup",
+			Handler:       _BrokerService_JoinGroup_Handler,
 			ServerStreams: true,
 		},
 	},
