@@ -74,6 +74,7 @@ type Config struct {
 	MaxOpenFiles       int           // cap on open segment files; default 1024
 	FS                 segment.FS    // nil: the OS
 	Logger             zerolog.Logger
+	Observer           Observer // nil: no metrics
 }
 
 func (c Config) withDefaults() (Config, error) {

@@ -65,6 +65,8 @@ type Partition struct {
 	batch     []*appendReq
 
 	closeErr error // set by the actor as it ends; read after Done
+
+	stats stats // written by the actor, read by anyone through Stats
 }
 
 type appendReq struct {
@@ -129,6 +131,7 @@ func startPartition(topic string, id uint32, l *Log, cfg *Config) *Partition {
 		plog:    l,
 		subs:    make(map[*Subscription]struct{}),
 	}
+	p.stats.publish(l)
 	p.loop = actor.Start(p.run)
 	return p
 }
@@ -353,8 +356,12 @@ drain:
 	}
 	segs := l.Segments()
 	err := l.Append(buf, int(next-base))
+	var syncTook time.Duration
 	if err == nil && p.cfg.Fsync == FsyncAlways {
-		if err = l.Sync(); err != nil {
+		start := time.Now()
+		err = l.Sync()
+		syncTook = time.Since(start)
+		if err != nil {
 			// The bytes may or may not be on disk: never acknowledge them, and
 			// stop taking writes rather than guess.
 			err = p.fail(err)
@@ -366,13 +373,23 @@ drain:
 		p.syncTimer = time.NewTimer(p.cfg.FsyncInterval)
 	}
 	p.answer(batch, base, err)
-	if err == nil {
-		for s := range p.subs {
-			s.sig.Notify()
-		}
+	if err != nil {
+		return
 	}
+	for s := range p.subs {
+		s.sig.Notify()
+	}
+	p.stats.records.Add(next - base)
+	p.stats.bytes.Add(uint64(len(buf)))
 	if l.Segments() > segs && (p.cfg.RetentionBytes > 0 || p.cfg.RetentionAge > 0) {
 		p.handleRetain()
+	}
+	p.stats.publish(l)
+	if p.cfg.Observer != nil {
+		p.cfg.Observer.ObserveCommit(len(batch), int(next-base), len(buf), syncTook)
+	}
+	if syncTook > slowSync {
+		p.log.Warn().Dur("took", syncTook).Msg("slow sync")
 	}
 }
 
@@ -424,8 +441,13 @@ func (p *Partition) handleSync() error {
 	if err := p.plog.Sync(); err != nil {
 		return p.fail(err)
 	}
-	if d := time.Since(start); d > slowSync {
+	d := time.Since(start)
+	if d > slowSync {
 		p.log.Warn().Dur("took", d).Msg("slow sync")
+	}
+	p.stats.publish(p.plog)
+	if p.cfg.Observer != nil {
+		p.cfg.Observer.ObserveCommit(0, 0, 0, d)
 	}
 	return nil
 }
@@ -438,6 +460,7 @@ func (p *Partition) handleRetain() {
 		p.log.Error().Err(err).Msg("retention failed")
 	}
 	if n > 0 {
+		p.stats.publish(p.plog)
 		p.log.Info().Int("segments_deleted", n).Uint64("log_start_offset", p.plog.LogStart()).Msg("retention deleted segments")
 	}
 }

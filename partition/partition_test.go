@@ -311,3 +311,43 @@ func TestReopenAfterCrashAndClean(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+type commitCounter struct {
+	mu                     sync.Mutex
+	frames, records, syncs int
+}
+
+func (c *commitCounter) ObserveCommit(frames, records, bytes int, sync time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.frames += frames
+	c.records += records
+	if sync > 0 {
+		c.syncs++
+	}
+}
+
+func TestStatsAndObserver(t *testing.T) {
+	ctx := context.Background()
+	obs := &commitCounter{}
+	cfg := testConfig()
+	cfg.Observer = obs
+	r, p := newTestPartition(t, cfg)
+	for i := 0; i < 100; i++ {
+		if _, _, err := p.Append(ctx, []Record{{Value: value(i)}, {Value: value(i)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st := p.Stats()
+	if st.RecordsAppended != 200 || st.Next != 200 || st.LogStart != 0 || st.Segments < 2 || st.SizeBytes == 0 || st.BytesAppended != uint64(st.SizeBytes) {
+		t.Fatalf("Stats() = %+v", st)
+	}
+	if all := r.Stats(); len(all) != 1 || all[0] != st {
+		t.Fatalf("Registry.Stats() = %+v, want [%+v]", all, st)
+	}
+	obs.mu.Lock()
+	defer obs.mu.Unlock()
+	if obs.frames != 100 || obs.records != 200 || obs.syncs == 0 {
+		t.Fatalf("observer saw %d frames, %d records, %d syncs; want 100, 200, >0", obs.frames, obs.records, obs.syncs)
+	}
+}
