@@ -117,29 +117,30 @@ func AppendRecord(dst []byte, key, value []byte, headers []Header, timestampMs i
 // Errors from reading stored data wrap ErrCorrupt as well.
 var ErrMalformed = errors.New("segment: malformed record")
 
-// putOffset writes o as the fixed 8-byte varint.
+// putOffset writes o as the fixed 8-byte varint: 7 bits per byte, the
+// continuation bit set on the first seven.
 func putOffset(b []byte, o uint64) {
-	_ = b[7]
-	for i := 0; i < 7; i++ {
-		b[i] = byte(o>>(7*i))&0x7f | 0x80
+	var v uint64
+	for i := 0; i < 8; i++ {
+		v |= (o >> (7 * i) & 0x7f) << (8 * i)
 	}
-	b[7] = byte(o>>49) & 0x7f
+	binary.LittleEndian.PutUint64(b, v|offsetContBits)
 }
+
+// offsetContBits are the continuation bits of the fixed 8-byte varint.
+const offsetContBits = 0x0080808080808080
 
 // getOffset reads the fixed 8-byte varint; ok is false if b is not in that form.
 func getOffset(b []byte) (uint64, bool) {
-	_ = b[7]
-	var o uint64
-	for i := 0; i < 7; i++ {
-		if b[i]&0x80 == 0 {
-			return 0, false
-		}
-		o |= uint64(b[i]&0x7f) << (7 * i)
-	}
-	if b[7]&0x80 != 0 {
+	v := binary.LittleEndian.Uint64(b)
+	if v&0x8080808080808080 != offsetContBits {
 		return 0, false
 	}
-	return o | uint64(b[7])<<49, true
+	var o uint64
+	for i := 0; i < 8; i++ {
+		o |= (v >> (8 * i) & 0x7f) << (7 * i)
+	}
+	return o, true
 }
 
 // splitRecord checks the envelope and offset field of the first record in p.
