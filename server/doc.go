@@ -6,6 +6,6 @@
 // Concurrency: every RPC runs on its own gRPC goroutine, and a Consume stream's
 // goroutine is the only one that sends on that stream. Storage never waits on a
 // client: a live-tail stream waits on its Subscription's coalescing wake-up and
-// then comes back to Read. Server starts no goroutines of its own except inside
-// Stop, which waits for them before returning.
+// then comes back to Read. Server starts one goroutine of its own, in Stop; it
+// ends when the last handler returns.
 package server

@@ -13,11 +13,13 @@ import (
 // fakeRegistry is an in-memory Registry with partition's semantics, for the
 // server's unit tests. Safe for concurrent use (one mutex: test code).
 type fakeRegistry struct {
-	mu      sync.Mutex
-	topics  map[string][]*fakePartition
-	err     error // returned by every registry call while set
-	panics  bool  // Topics panics while set
-	creates int   // successful mutations, to check bad input changes nothing
+	mu     sync.Mutex
+	topics map[string][]*fakePartition
+	err    error // returned by every registry call while set
+	panics bool  // Topics panics while set
+	// onCreate, when set, runs at the start of CreateTopic (outside the lock).
+	onCreate func()
+	creates  int // successful mutations, to check bad input changes nothing
 }
 
 func newFakeRegistry() *fakeRegistry {
@@ -31,6 +33,12 @@ func (r *fakeRegistry) setErr(err error) {
 }
 
 func (r *fakeRegistry) CreateTopic(ctx context.Context, name string, n uint32) (TopicInfo, error) {
+	r.mu.Lock()
+	hook := r.onCreate
+	r.mu.Unlock()
+	if hook != nil {
+		hook()
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.err != nil {

@@ -29,6 +29,7 @@ const waitTimeout = 20 * time.Second
 
 type harness struct {
 	reg    *fakeRegistry
+	addr   string
 	srv    *Server
 	conn   *grpc.ClientConn
 	client pb.BrokerServiceClient
@@ -51,6 +52,7 @@ func newHarness(t *testing.T, opts ...func(*Options)) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
+	h.addr = lis.Addr().String()
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(lis) }()
 	h.conn, err = grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))

@@ -151,13 +151,15 @@ func (s *Server) SetServing(serving bool) {
 
 // Stop turns health to NOT_SERVING, stops accepting, ends open streams with
 // UNAVAILABLE and waits for in-flight calls to finish. If ctx ends first it
-// closes every connection, waits for the handlers to return, and returns the
-// context's error. Safe to call more than once.
+// closes every connection, cancelling the calls still running, and returns
+// the context's error at once: a handler stuck in storage that ignores
+// cancellation must not keep the process from exiting. Safe to call more
+// than once.
 func (s *Server) Stop(ctx context.Context) error {
 	s.health.Shutdown()
 	done := make(chan struct{})
 	go func() {
-		s.grpc.GracefulStop()
+		s.grpc.GracefulStop() // returns once every handler has
 		close(done)
 	}()
 	s.stop()
@@ -166,7 +168,6 @@ func (s *Server) Stop(ctx context.Context) error {
 		return nil
 	case <-ctx.Done():
 		s.grpc.Stop()
-		<-done
 		return fmt.Errorf("server: graceful stop: %w", ctx.Err())
 	}
 }
