@@ -118,29 +118,31 @@ func AppendRecord(dst []byte, key, value []byte, headers []Header, timestampMs i
 var ErrMalformed = errors.New("segment: malformed record")
 
 // putOffset writes o as the fixed 8-byte varint: 7 bits per byte, the
-// continuation bit set on the first seven.
+// continuation bit set on the first seven. The bit groups are spread in
+// three constant steps (28-, 14-, 7-bit lanes) instead of a byte loop.
 func putOffset(b []byte, o uint64) {
-	var v uint64
-	for i := 0; i < 8; i++ {
-		v |= (o >> (7 * i) & 0x7f) << (8 * i)
-	}
-	binary.LittleEndian.PutUint64(b, v|offsetContBits)
+	x := o & MaxOffset
+	x = x&0x000000000fffffff | (x&0x00fffffff0000000)<<4
+	x = x&0x00003fff00003fff | (x&0x0fffc0000fffc000)<<2
+	x = x&0x007f007f007f007f | (x&0x3f803f803f803f80)<<1
+	binary.LittleEndian.PutUint64(b, x|offsetContBits)
 }
 
 // offsetContBits are the continuation bits of the fixed 8-byte varint.
 const offsetContBits = 0x0080808080808080
 
-// getOffset reads the fixed 8-byte varint; ok is false if b is not in that form.
+// getOffset reads the fixed 8-byte varint; ok is false if b is not in that
+// form. The inverse of putOffset's spreading.
 func getOffset(b []byte) (uint64, bool) {
-	v := binary.LittleEndian.Uint64(b)
-	if v&0x8080808080808080 != offsetContBits {
+	x := binary.LittleEndian.Uint64(b)
+	if x&0x8080808080808080 != offsetContBits {
 		return 0, false
 	}
-	var o uint64
-	for i := 0; i < 8; i++ {
-		o |= (v >> (8 * i) & 0x7f) << (7 * i)
-	}
-	return o, true
+	x &^= offsetContBits
+	x = x&0x007f007f007f007f | (x&0x7f007f007f007f00)>>1
+	x = x&0x00003fff00003fff | (x&0x3fff00003fff0000)>>2
+	x = x&0x000000000fffffff | (x&0x0fffffff00000000)>>4
+	return x, true
 }
 
 // splitRecord checks the envelope and offset field of the first record in p.

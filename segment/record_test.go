@@ -189,3 +189,28 @@ func TestAppendRecordAllocs(t *testing.T) {
 		t.Fatalf("%v allocs per record", allocs)
 	}
 }
+
+func TestOffsetVarint(t *testing.T) {
+	tests := []uint64{0, 1, 127, 128, 300, 1<<21 - 1, 1 << 35, 0x00deadbeefcafe, MaxOffset}
+	for _, o := range tests {
+		var b [8]byte
+		putOffset(b[:], o)
+		// Reference: the byte-at-a-time definition.
+		for i := 0; i < 8; i++ {
+			want := byte(o>>(7*i)) & 0x7f
+			if i < 7 {
+				want |= 0x80
+			}
+			if b[i] != want {
+				t.Fatalf("putOffset(%d) byte %d = %#x, want %#x", o, i, b[i], want)
+			}
+		}
+		if got, ok := getOffset(b[:]); !ok || got != o {
+			t.Fatalf("getOffset(putOffset(%d)) = %d, %v", o, got, ok)
+		}
+		v, n := protowire.ConsumeVarint(b[:])
+		if n != 8 || v != o {
+			t.Fatalf("protowire reads %d (%d bytes), want %d", v, n, o)
+		}
+	}
+}

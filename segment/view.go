@@ -107,34 +107,44 @@ func (v *View) Read(buf []byte, offset uint64, maxBytes int) (data []byte, first
 		if _, err := CheckFrame(buf[rs : rs+int(size)]); err != nil {
 			return nil, offset, offset, fmt.Errorf("%w: frame at offset %d (position %d): %w", ErrCorrupt, h.Base, pos, err)
 		}
-		payload := buf[rs+HeaderSize : rs+int(size)]
+		// The records taken from this frame are one run [from, to) of buf,
+		// moved down to out in one copy (out <= from: a forward move).
+		p, end := rs+HeaderSize, rs+int(size)
+		from, took := p, 0
 		done := false
 		i := uint32(0)
-		for len(payload) > 0 {
-			rec, o, rest, err := NextRecord(payload)
+		for p < end {
+			n, at, err := splitRecord(buf[p:end])
 			if err != nil {
 				return nil, offset, offset, fmt.Errorf("%w: frame at offset %d: record %d: %w", ErrCorrupt, h.Base, i, err)
 			}
+			o, _ := getOffset(buf[p+at:])
 			if o != h.Base+uint64(i) {
 				return nil, offset, offset, fmt.Errorf("%w: frame at offset %d: record %d has offset %d", ErrCorrupt, h.Base, i, o)
 			}
 			i++
-			payload = rest
-			if o < offset {
-				continue
-			}
-			if out > 0 && out+len(rec) > maxBytes {
+			switch {
+			case o < offset:
+				from = p + n
+			case out+took > 0 && out+took+n > maxBytes:
 				done = true
+			default:
+				if out+took == 0 {
+					first = o
+				}
+				took += n
+				next = o + 1
+			}
+			if done {
 				break
 			}
-			if out == 0 {
-				first = o
-			}
-			out += copy(buf[out:], rec) // out <= rec's position: a forward move
-			next = o + 1
+			p += n
 		}
 		if !done && i != h.Count {
 			return nil, offset, offset, fmt.Errorf("%w: frame at offset %d holds %d records, header says %d", ErrCorrupt, h.Base, i, h.Count)
+		}
+		if took > 0 {
+			out += copy(buf[out:], buf[from:from+took])
 		}
 		rs += int(size)
 		pos += size
