@@ -2,7 +2,7 @@
 // tests of code that talks to a broker (the client, cmd/lb), in the spirit
 // of net/http/httptest. It is not internal because cmd/lb's tests use it
 // too. It keeps every partition as a slice of entries, serves
-// ConsumeBatches with a live tail, and can inject faults: dropped streams, a
+// ConsumeBatches and Consume with a live tail, and can inject faults: dropped streams, a
 // hook before each Produce, a stream that starts off the requested offset.
 //
 // Concurrency: a *Broker is safe for concurrent use; one mutex guards its
@@ -205,7 +205,8 @@ func (b *Broker) ProduceRequests() []*pb.ProduceRequest {
 	return append([]*pb.ProduceRequest(nil), b.produced...)
 }
 
-// ConsumeRequests returns the ConsumeBatches requests seen, in arrival order.
+// ConsumeRequests returns the Consume and ConsumeBatches requests seen, in
+// arrival order.
 func (b *Broker) ConsumeRequests() []*pb.ConsumeRequest {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -444,6 +445,27 @@ func (s *server) ConsumeBatches(req *pb.ConsumeRequest, stream pb.BrokerService_
 			return status.FromContextError(ctx.Err()).Err()
 		}
 	}
+}
+
+// Consume is ConsumeBatches sending one stream message per entry, as the
+// API's per-entry stream does.
+func (s *server) Consume(req *pb.ConsumeRequest, stream grpc.ServerStreamingServer[pb.LogEntry]) error {
+	return s.ConsumeBatches(req, perEntry{ServerStream: stream, out: stream})
+}
+
+// perEntry turns the batches ConsumeBatches sends into single entries.
+type perEntry struct {
+	grpc.ServerStream
+	out grpc.ServerStreamingServer[pb.LogEntry]
+}
+
+func (p perEntry) Send(b *pb.EntryBatch) error {
+	for _, e := range b.GetEntries() {
+		if err := p.out.Send(e); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // ErrInjected is a convenient error for hooks.

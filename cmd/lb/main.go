@@ -1,10 +1,12 @@
 // Command lb is LogBroker's command-line client: it creates, lists,
-// describes and deletes topics, produces records and consumes (tails) a
-// partition.
+// describes and deletes topics, produces records, consumes (tails) a
+// partition and benchmarks a broker (lb bench).
 //
 // Concurrency: each command runs on the goroutine that called run; the
 // client package owns any goroutine a command needs (the producer's) and
-// stops it before run returns. SIGINT and SIGTERM cancel run's context.
+// stops it before run returns, except lb bench, which starts its own
+// producers, consumers, pacer and progress printer and waits for every one
+// of them before it returns. SIGINT and SIGTERM cancel run's context.
 //
 // Adding a command (lb bench, lb groups, ...): write it in its own file as a
 // `func(ctx context.Context, e *env, args []string) error`, parse its flags
