@@ -10,25 +10,26 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protowire"
 
+	"github.com/logbroker/logbroker/partition"
 	"github.com/logbroker/logbroker/pb"
 )
 
 // Consume sends one message per entry. Each entry's bytes are cut out of the
 // stored batch and sent as they are: they already are a LogEntry's encoding.
 func (s *service) Consume(req *pb.ConsumeRequest, stream grpc.ServerStreamingServer[pb.LogEntry]) error {
-	return s.consume(stream.Context(), req, func(b Batch) error { return sendEntries(stream, b) })
+	return s.consume(stream.Context(), req, func(b partition.Batch) error { return sendEntries(stream, b) })
 }
 
 // ConsumeBatches sends one message per read: the stored bytes of a batch are
 // already an EntryBatch's encoding.
 func (s *service) ConsumeBatches(req *pb.ConsumeRequest, stream grpc.ServerStreamingServer[pb.EntryBatch]) error {
-	return s.consume(stream.Context(), req, func(b Batch) error { return stream.SendMsg(rawMessage(b.Data)) })
+	return s.consume(stream.Context(), req, func(b partition.Batch) error { return stream.SendMsg(rawMessage(b.Data)) })
 }
 
 // consume is the stream loop shared by both Consume RPCs. It runs on the
 // stream's goroutine, which alone reads from storage and sends; storage only
 // signals the subscription.
-func (s *service) consume(ctx context.Context, req *pb.ConsumeRequest, send func(Batch) error) error {
+func (s *service) consume(ctx context.Context, req *pb.ConsumeRequest, send func(partition.Batch) error) error {
 	if err := validateConsume(req); err != nil {
 		return err
 	}
@@ -43,13 +44,13 @@ func (s *service) consume(ctx context.Context, req *pb.ConsumeRequest, send func
 		// that found nothing and the wait below leaves a signal pending, so
 		// no wake-up is lost.
 		if sub, err = p.Subscribe(ctx); err != nil {
-			return s.streamErr(ctx, err)
+			return s.streamErr(ctx, req, err)
 		}
 		defer sub.Close()
 	}
 	offset, err := startOffset(ctx, p, req)
 	if err != nil {
-		return s.streamErr(ctx, err)
+		return s.streamErr(ctx, req, err)
 	}
 	maxBytes := s.readBytes(req.GetMaxBytes())
 	for {
@@ -58,7 +59,7 @@ func (s *service) consume(ctx context.Context, req *pb.ConsumeRequest, send func
 		}
 		b, err := p.Read(ctx, offset, maxBytes)
 		if err != nil {
-			return s.streamErr(ctx, err)
+			return s.streamErr(ctx, req, err)
 		}
 		if b.Count > 0 {
 			if err := send(b); err != nil {
@@ -73,11 +74,11 @@ func (s *service) consume(ctx context.Context, req *pb.ConsumeRequest, send func
 		select {
 		case <-sub.C():
 		case <-ctx.Done():
-			return s.streamErr(ctx, ctx.Err())
+			return s.streamErr(ctx, req, ctx.Err())
 		case <-s.stopping.Done():
 			return errShuttingDown
 		case <-p.Done():
-			return s.partitionStopped(topic, id)
+			return s.streamErr(ctx, req, partition.ErrStopped)
 		}
 	}
 }
@@ -108,32 +109,30 @@ func (s *service) readBytes(req uint32) int {
 	return int(req)
 }
 
-// streamErr prefers "shutting down" over the cancellation that Stop causes.
-func (s *service) streamErr(ctx context.Context, err error) error {
+// streamErr prefers "shutting down" over the cancellation that Stop causes,
+// and tells a deleted topic (NOT_FOUND) from a partition that stopped for
+// another reason (UNAVAILABLE).
+func (s *service) streamErr(ctx context.Context, req *pb.ConsumeRequest, err error) error {
 	if s.stopping.Err() != nil {
 		return errShuttingDown
 	}
 	if ctxErr := ctx.Err(); ctxErr != nil {
 		return status.FromContextError(ctxErr).Err()
 	}
+	if errors.Is(err, partition.ErrStopped) {
+		topic, id := req.GetTopic(), req.GetPartition()
+		if _, lookup := s.reg.Partition(topic, id); lookup != nil {
+			err = fmt.Errorf("partition %s/%d gone while consuming: %w", topic, id, lookup)
+		} else {
+			err = fmt.Errorf("partition %s/%d stopped: %w", topic, id, err)
+		}
+	}
 	return toStatus(err)
-}
-
-// partitionStopped tells a deleted topic (NOT_FOUND) from a partition that
-// stopped for another reason (UNAVAILABLE).
-func (s *service) partitionStopped(topic string, id uint32) error {
-	if s.stopping.Err() != nil {
-		return errShuttingDown
-	}
-	if _, err := s.reg.Partition(topic, id); errors.Is(err, ErrUnknownTopic) || errors.Is(err, ErrUnknownPartition) {
-		return toStatus(fmt.Errorf("topic %q deleted while consuming partition %d: %w", topic, id, err))
-	}
-	return status.Errorf(codes.Unavailable, "server: partition %s/%d stopped", topic, id)
 }
 
 // sendEntries splits a stored batch (a run of EntryBatch.entries fields, each
 // 0x0a len <LogEntry>) and sends every LogEntry's bytes as one message.
-func sendEntries(stream grpc.ServerStream, b Batch) error {
+func sendEntries(stream grpc.ServerStream, b partition.Batch) error {
 	data := b.Data
 	for len(data) > 0 {
 		num, typ, n := protowire.ConsumeTag(data)
@@ -152,6 +151,6 @@ func sendEntries(stream grpc.ServerStream, b Batch) error {
 	return nil
 }
 
-func malformed(b Batch, pos int) error {
+func malformed(b partition.Batch, pos int) error {
 	return status.Errorf(codes.Internal, "server: malformed stored batch [%d, %d) at byte %d", b.First, b.Next, pos)
 }

@@ -285,8 +285,8 @@ func TestTailEndsWhenPartitionStops(t *testing.T) {
 			if _, err := h.client.DeleteTopic(context.Background(), &pb.DeleteTopicRequest{Name: "t"}); err != nil {
 				t.Error(err)
 			}
-		}, codes.NotFound, `topic "t" deleted`},
-		{"partition stopped", func(h *harness, p *fakePartition) { p.stop() }, codes.Unavailable, "t/0 stopped"},
+		}, codes.NotFound, `t/0 gone while consuming: partition: unknown topic: "t"`},
+		{"partition stopped", func(h *harness, p *fakePartition) { p.stop() }, codes.Unavailable, "partition t/0 stopped: actor: stopped"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

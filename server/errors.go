@@ -6,33 +6,35 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/logbroker/logbroker/partition"
 )
 
 // errShuttingDown ends streams and refuses work once Stop has begun.
 var errShuttingDown = status.Error(codes.Unavailable, "server: broker shutting down")
 
 // codeTable maps storage sentinels to API.md's codes. Order matters: a
-// partition that failed because the disk filled up wraps both ErrFailed and
-// ErrDiskFull, and the more specific cause wins.
+// partition that failed because the disk filled up wraps both partition.ErrFailed and
+// partition.ErrDiskFull, and the more specific cause wins.
 var codeTable = []struct {
 	err  error
 	code codes.Code
 }{
-	{ErrDiskFull, codes.ResourceExhausted},
-	{ErrTooManyOpenFiles, codes.ResourceExhausted},
-	{ErrCorrupt, codes.DataLoss},
-	{ErrTopicExists, codes.AlreadyExists},
-	{ErrUnknownTopic, codes.NotFound},
-	{ErrUnknownPartition, codes.NotFound},
-	{ErrInvalidTopicName, codes.InvalidArgument},
-	{ErrInvalidPartitions, codes.InvalidArgument},
-	{ErrNoRecords, codes.InvalidArgument},
-	{ErrRecordTooLarge, codes.InvalidArgument},
-	{ErrOffsetOutOfRange, codes.OutOfRange},
-	{ErrStopped, codes.Unavailable},
+	{partition.ErrDiskFull, codes.ResourceExhausted},
+	{partition.ErrTooManyOpenFiles, codes.ResourceExhausted},
+	{partition.ErrCorrupt, codes.DataLoss},
+	{partition.ErrTopicExists, codes.AlreadyExists},
+	{partition.ErrUnknownTopic, codes.NotFound},
+	{partition.ErrUnknownPartition, codes.NotFound},
+	{partition.ErrInvalidTopicName, codes.InvalidArgument},
+	{partition.ErrInvalidPartitions, codes.InvalidArgument},
+	{partition.ErrNoRecords, codes.InvalidArgument},
+	{partition.ErrRecordTooLarge, codes.InvalidArgument},
+	{partition.ErrOffsetOutOfRange, codes.OutOfRange},
+	{partition.ErrStopped, codes.Unavailable},
 	// A failed partition refuses writes until the broker restarts, which is to
 	// a client what a broker being down is: nothing was acknowledged, retry later.
-	{ErrFailed, codes.Unavailable},
+	{partition.ErrFailed, codes.Unavailable},
 	{context.Canceled, codes.Canceled},
 	{context.DeadlineExceeded, codes.DeadlineExceeded},
 }

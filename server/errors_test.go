@@ -9,6 +9,8 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/logbroker/logbroker/partition"
 )
 
 func TestToStatus(t *testing.T) {
@@ -17,20 +19,20 @@ func TestToStatus(t *testing.T) {
 		err      error
 		wantCode codes.Code
 	}{
-		{"topic exists", ErrTopicExists, codes.AlreadyExists},
-		{"unknown topic", ErrUnknownTopic, codes.NotFound},
-		{"unknown partition", ErrUnknownPartition, codes.NotFound},
-		{"invalid topic name", ErrInvalidTopicName, codes.InvalidArgument},
-		{"invalid partitions", ErrInvalidPartitions, codes.InvalidArgument},
-		{"no records", ErrNoRecords, codes.InvalidArgument},
-		{"record too large", ErrRecordTooLarge, codes.InvalidArgument},
-		{"offset out of range", ErrOffsetOutOfRange, codes.OutOfRange},
-		{"corrupt", ErrCorrupt, codes.DataLoss},
-		{"disk full", ErrDiskFull, codes.ResourceExhausted},
-		{"too many open files", ErrTooManyOpenFiles, codes.ResourceExhausted},
-		{"stopped", ErrStopped, codes.Unavailable},
-		{"failed", ErrFailed, codes.Unavailable},
-		{"failed because disk full", fmt.Errorf("%w: %w: %w", ErrFailed, ErrDiskFull, syscall.ENOSPC), codes.ResourceExhausted},
+		{"topic exists", partition.ErrTopicExists, codes.AlreadyExists},
+		{"unknown topic", partition.ErrUnknownTopic, codes.NotFound},
+		{"unknown partition", partition.ErrUnknownPartition, codes.NotFound},
+		{"invalid topic name", partition.ErrInvalidTopicName, codes.InvalidArgument},
+		{"invalid partitions", partition.ErrInvalidPartitions, codes.InvalidArgument},
+		{"no records", partition.ErrNoRecords, codes.InvalidArgument},
+		{"record too large", partition.ErrRecordTooLarge, codes.InvalidArgument},
+		{"offset out of range", partition.ErrOffsetOutOfRange, codes.OutOfRange},
+		{"corrupt", partition.ErrCorrupt, codes.DataLoss},
+		{"disk full", partition.ErrDiskFull, codes.ResourceExhausted},
+		{"too many open files", partition.ErrTooManyOpenFiles, codes.ResourceExhausted},
+		{"stopped", partition.ErrStopped, codes.Unavailable},
+		{"failed", partition.ErrFailed, codes.Unavailable},
+		{"failed because disk full", fmt.Errorf("%w: %w: %w", partition.ErrFailed, partition.ErrDiskFull, syscall.ENOSPC), codes.ResourceExhausted},
 		{"canceled", context.Canceled, codes.Canceled},
 		{"deadline", context.DeadlineExceeded, codes.DeadlineExceeded},
 		{"unknown", errors.New("boom"), codes.Internal},

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/logbroker/logbroker/partition"
 )
 
 // fakeRegistry is an in-memory Registry with partition's semantics, for the
@@ -32,7 +34,7 @@ func (r *fakeRegistry) setErr(err error) {
 	r.err = err
 }
 
-func (r *fakeRegistry) CreateTopic(ctx context.Context, name string, n uint32) (TopicInfo, error) {
+func (r *fakeRegistry) CreateTopic(ctx context.Context, name string, n uint32) (partition.TopicInfo, error) {
 	r.mu.Lock()
 	hook := r.onCreate
 	r.mu.Unlock()
@@ -42,10 +44,10 @@ func (r *fakeRegistry) CreateTopic(ctx context.Context, name string, n uint32) (
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.err != nil {
-		return TopicInfo{}, r.err
+		return partition.TopicInfo{}, r.err
 	}
 	if _, ok := r.topics[name]; ok {
-		return TopicInfo{}, fmt.Errorf("%w: %q", ErrTopicExists, name)
+		return partition.TopicInfo{}, fmt.Errorf("%w: %q", partition.ErrTopicExists, name)
 	}
 	parts := make([]*fakePartition, n)
 	for i := range parts {
@@ -53,7 +55,7 @@ func (r *fakeRegistry) CreateTopic(ctx context.Context, name string, n uint32) (
 	}
 	r.topics[name] = parts
 	r.creates++
-	return TopicInfo{Name: name, Partitions: n}, nil
+	return partition.TopicInfo{Name: name, Partitions: n}, nil
 }
 
 func (r *fakeRegistry) DeleteTopic(ctx context.Context, name string) error {
@@ -64,7 +66,7 @@ func (r *fakeRegistry) DeleteTopic(ctx context.Context, name string) error {
 	}
 	parts, ok := r.topics[name]
 	if !ok {
-		return fmt.Errorf("%w: %q", ErrUnknownTopic, name)
+		return fmt.Errorf("%w: %q", partition.ErrUnknownTopic, name)
 	}
 	delete(r.topics, name)
 	r.creates++
@@ -74,15 +76,15 @@ func (r *fakeRegistry) DeleteTopic(ctx context.Context, name string) error {
 	return nil
 }
 
-func (r *fakeRegistry) Topics() []TopicInfo {
+func (r *fakeRegistry) Topics() []partition.TopicInfo {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.panics {
 		panic("fake: Topics panics")
 	}
-	out := make([]TopicInfo, 0, len(r.topics))
+	out := make([]partition.TopicInfo, 0, len(r.topics))
 	for name, parts := range r.topics {
-		out = append(out, TopicInfo{Name: name, Partitions: uint32(len(parts))})
+		out = append(out, partition.TopicInfo{Name: name, Partitions: uint32(len(parts))})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
@@ -104,15 +106,15 @@ func (r *fakeRegistry) partition(topic string, id uint32) (*fakePartition, error
 	}
 	parts, ok := r.topics[topic]
 	if !ok {
-		return nil, fmt.Errorf("%w: %q", ErrUnknownTopic, topic)
+		return nil, fmt.Errorf("%w: %q", partition.ErrUnknownTopic, topic)
 	}
 	if id >= uint32(len(parts)) {
-		return nil, fmt.Errorf("%w: %s/%d (topic has %d)", ErrUnknownPartition, topic, id, len(parts))
+		return nil, fmt.Errorf("%w: %s/%d (topic has %d)", partition.ErrUnknownPartition, topic, id, len(parts))
 	}
 	return parts[id], nil
 }
 
-func (r *fakeRegistry) Offsets(ctx context.Context, topic string) ([]Offsets, error) {
+func (r *fakeRegistry) Offsets(ctx context.Context, topic string) ([]partition.Offsets, error) {
 	r.mu.Lock()
 	parts, ok := r.topics[topic]
 	err := r.err
@@ -121,9 +123,9 @@ func (r *fakeRegistry) Offsets(ctx context.Context, topic string) ([]Offsets, er
 		return nil, err
 	}
 	if !ok {
-		return nil, fmt.Errorf("%w: %q", ErrUnknownTopic, topic)
+		return nil, fmt.Errorf("%w: %q", partition.ErrUnknownTopic, topic)
 	}
-	out := make([]Offsets, len(parts))
+	out := make([]partition.Offsets, len(parts))
 	for i, p := range parts {
 		o, err := p.Offsets(ctx)
 		if err != nil {
@@ -158,7 +160,7 @@ func newFakePartition(topic string, id uint32) *fakePartition {
 
 func (p *fakePartition) check(ctx context.Context) error {
 	if p.stopped {
-		return fmt.Errorf("%w: %s/%d", ErrStopped, p.topic, p.id)
+		return fmt.Errorf("%w: %s/%d", partition.ErrStopped, p.topic, p.id)
 	}
 	if p.err != nil {
 		return p.err
@@ -166,7 +168,7 @@ func (p *fakePartition) check(ctx context.Context) error {
 	return ctx.Err()
 }
 
-func (p *fakePartition) Append(ctx context.Context, recs []Record) (base, last uint64, err error) {
+func (p *fakePartition) Append(ctx context.Context, recs []partition.Record) (base, last uint64, err error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if err := p.check(ctx); err != nil {
@@ -177,7 +179,7 @@ func (p *fakePartition) Append(ctx context.Context, recs []Record) (base, last u
 	return base, last, nil
 }
 
-func (p *fakePartition) AppendAsync(ctx context.Context, recs []Record) error {
+func (p *fakePartition) AppendAsync(ctx context.Context, recs []partition.Record) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if err := p.check(ctx); err != nil {
@@ -188,7 +190,7 @@ func (p *fakePartition) AppendAsync(ctx context.Context, recs []Record) error {
 	return nil
 }
 
-func (p *fakePartition) appendLocked(recs []Record) (base, last uint64) {
+func (p *fakePartition) appendLocked(recs []partition.Record) (base, last uint64) {
 	base = p.logStart + uint64(len(p.entries))
 	now := time.Now().UnixMilli()
 	for i, r := range recs {
@@ -206,24 +208,24 @@ func (p *fakePartition) appendLocked(recs []Record) (base, last uint64) {
 	return base, base + uint64(len(recs)) - 1
 }
 
-func (p *fakePartition) Read(ctx context.Context, offset uint64, maxBytes int) (Batch, error) {
+func (p *fakePartition) Read(ctx context.Context, offset uint64, maxBytes int) (partition.Batch, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if err := p.check(ctx); err != nil {
-		return Batch{}, err
+		return partition.Batch{}, err
 	}
 	next := p.logStart + uint64(len(p.entries))
 	if offset < p.logStart || offset > next {
-		return Batch{}, fmt.Errorf("%w: offset %d not in [%d, %d]", ErrOffsetOutOfRange, offset, p.logStart, next)
+		return partition.Batch{}, fmt.Errorf("%w: offset %d not in [%d, %d]", partition.ErrOffsetOutOfRange, offset, p.logStart, next)
 	}
 	if offset == next {
 		p.caughtUpReads++
-		return Batch{First: offset, Next: offset}, nil
+		return partition.Batch{First: offset, Next: offset}, nil
 	}
 	if maxBytes <= 0 {
 		maxBytes = 1 << 20
 	}
-	b := Batch{First: offset, Next: offset}
+	b := partition.Batch{First: offset, Next: offset}
 	for _, e := range p.entries[offset-p.logStart:] {
 		if b.Count > 0 && len(b.Data)+len(e) > maxBytes {
 			break
@@ -235,13 +237,13 @@ func (p *fakePartition) Read(ctx context.Context, offset uint64, maxBytes int) (
 	return b, nil
 }
 
-func (p *fakePartition) Offsets(ctx context.Context) (Offsets, error) {
+func (p *fakePartition) Offsets(ctx context.Context) (partition.Offsets, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if err := p.check(ctx); err != nil {
-		return Offsets{}, err
+		return partition.Offsets{}, err
 	}
-	return Offsets{Partition: p.id, LogStart: p.logStart, Next: p.logStart + uint64(len(p.entries))}, nil
+	return partition.Offsets{Partition: p.id, LogStart: p.logStart, Next: p.logStart + uint64(len(p.entries))}, nil
 }
 
 func (p *fakePartition) Subscribe(ctx context.Context) (Subscription, error) {
@@ -302,7 +304,7 @@ func (s *fakeSub) Close() {
 // appendEntry encodes one record as the segment format stores it: an
 // EntryBatch.entries element whose LogEntry starts with the offset as an
 // 8-byte non-minimal varint.
-func appendEntry(dst []byte, offset uint64, r Record) []byte {
+func appendEntry(dst []byte, offset uint64, r partition.Record) []byte {
 	body := []byte{0x08}
 	for i := 0; i < 7; i++ {
 		body = append(body, byte(offset>>(7*i))&0x7f|0x80)

@@ -35,11 +35,20 @@ type harness struct {
 	client pb.BrokerServiceClient
 }
 
-// newHarness serves a fake registry over real gRPC on loopback.
+// newHarness serves a fake registry.
 func newHarness(t *testing.T, opts ...func(*Options)) *harness {
 	t.Helper()
-	h := &harness{reg: newFakeRegistry()}
-	o := Options{Registry: h.reg, Logger: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel), MaxPartitions: 8}
+	reg := newFakeRegistry()
+	h := serve(t, Options{Registry: reg, MaxPartitions: 8}, opts...)
+	h.reg = reg
+	return h
+}
+
+// serve serves o.Registry over real gRPC on loopback until the test ends.
+func serve(t *testing.T, o Options, opts ...func(*Options)) *harness {
+	t.Helper()
+	h := &harness{}
+	o.Logger = testLogger(t)
 	for _, f := range opts {
 		f(&o)
 	}
@@ -72,6 +81,10 @@ func newHarness(t *testing.T, opts ...func(*Options)) *harness {
 		}
 	})
 	return h
+}
+
+func testLogger(t *testing.T) zerolog.Logger {
+	return zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
 }
 
 func testCtx(t *testing.T) context.Context {

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 
+	"github.com/logbroker/logbroker/partition"
 	"github.com/logbroker/logbroker/pb"
 )
 
@@ -85,7 +86,7 @@ func (s *service) GetOffsets(ctx context.Context, req *pb.GetOffsetsRequest) (*p
 	return resp, nil
 }
 
-func topicMetadata(t TopicInfo) *pb.TopicMetadata {
+func topicMetadata(t partition.TopicInfo) *pb.TopicMetadata {
 	parts := make([]uint32, t.Partitions)
 	for i := range parts {
 		parts[i] = uint32(i)

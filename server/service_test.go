@@ -8,6 +8,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/logbroker/logbroker/partition"
 	"github.com/logbroker/logbroker/pb"
 )
 
@@ -222,11 +223,11 @@ func TestStorageErrors(t *testing.T) {
 		err      error
 		wantCode codes.Code
 	}{
-		{"disk full", fmt.Errorf("%w: write t-0/00000000000000000000.log: no space left on device", ErrDiskFull), codes.ResourceExhausted},
-		{"too many open files", fmt.Errorf("%w: open t-0", ErrTooManyOpenFiles), codes.ResourceExhausted},
-		{"corrupt", fmt.Errorf("%w: crc mismatch at offset 7", ErrCorrupt), codes.DataLoss},
-		{"stopped", fmt.Errorf("%w: t/0", ErrStopped), codes.Unavailable},
-		{"failed", fmt.Errorf("%w: t/0 after EIO", ErrFailed), codes.Unavailable},
+		{"disk full", fmt.Errorf("%w: write t-0/00000000000000000000.log: no space left on device", partition.ErrDiskFull), codes.ResourceExhausted},
+		{"too many open files", fmt.Errorf("%w: open t-0", partition.ErrTooManyOpenFiles), codes.ResourceExhausted},
+		{"corrupt", fmt.Errorf("%w: crc mismatch at offset 7", partition.ErrCorrupt), codes.DataLoss},
+		{"stopped", fmt.Errorf("%w: t/0", partition.ErrStopped), codes.Unavailable},
+		{"failed", fmt.Errorf("%w: t/0 after EIO", partition.ErrFailed), codes.Unavailable},
 		{"bug", fmt.Errorf("something odd at t/0"), codes.Internal},
 	}
 	for _, tt := range tests {

@@ -4,6 +4,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/logbroker/logbroker/partition"
 	"github.com/logbroker/logbroker/pb"
 )
 
@@ -15,20 +16,10 @@ func invalid(format string, args ...any) error {
 	return status.Errorf(codes.InvalidArgument, "server: "+format, args...)
 }
 
-const maxTopicNameLen = 249
-
-// validateTopicName applies API.md's rule: 1-249 of [a-zA-Z0-9._-], not "." or "..".
+// validateTopicName applies storage's own rule (API.md: 1-249 of
+// [a-zA-Z0-9._-], not "." or "..").
 func validateTopicName(name string) error {
-	if name == "" || len(name) > maxTopicNameLen || name == "." || name == ".." {
-		return invalid("invalid topic name %q: want 1-%d of [a-zA-Z0-9._-], not \".\" or \"..\"", name, maxTopicNameLen)
-	}
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-') {
-			return invalid("invalid topic name %q: byte %q at %d is not one of [a-zA-Z0-9._-]", name, c, i)
-		}
-	}
-	return nil
+	return toStatus(partition.ValidateTopicName(name))
 }
 
 func (s *service) validatePartitions(n uint32) error {
@@ -94,14 +85,14 @@ func validateConsume(req *pb.ConsumeRequest) error {
 
 // toRecords converts without copying payloads: the request's bytes are
 // freshly decoded and not reused by gRPC, so storage may keep them.
-func toRecords(in []*pb.Record) []Record {
-	out := make([]Record, len(in))
+func toRecords(in []*pb.Record) []partition.Record {
+	out := make([]partition.Record, len(in))
 	for i, r := range in {
-		out[i] = Record{Key: r.GetKey(), Value: r.GetValue(), TimestampMs: r.GetTimestampMs()}
+		out[i] = partition.Record{Key: r.GetKey(), Value: r.GetValue(), TimestampMs: r.GetTimestampMs()}
 		if hs := r.GetHeaders(); len(hs) > 0 {
-			out[i].Headers = make([]Header, len(hs))
+			out[i].Headers = make([]partition.Header, len(hs))
 			for j, h := range hs {
-				out[i].Headers[j] = Header{Key: h.GetKey(), Value: h.GetValue()}
+				out[i].Headers[j] = partition.Header{Key: h.GetKey(), Value: h.GetValue()}
 			}
 		}
 	}
