@@ -1,0 +1,306 @@
+package group
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/rs/zerolog"
+
+	"github.com/logbroker/logbroker/actor"
+	"github.com/logbroker/logbroker/partition"
+	"github.com/logbroker/logbroker/segment"
+)
+
+// Dir is the directory under the data directory that holds the offsets
+// files. It has no "-<n>" suffix, so the partition registry never takes it
+// for a partition.
+const Dir = "__groups"
+
+// Topics is what the coordinator needs to know about topics;
+// *partition.Registry has it.
+type Topics interface {
+	// Topics lists every topic, sorted by name.
+	Topics() []partition.TopicInfo
+}
+
+// TopicsFunc adapts a function to Topics.
+type TopicsFunc func() []partition.TopicInfo
+
+// Topics calls f.
+func (f TopicsFunc) Topics() []partition.TopicInfo { return f() }
+
+// Config configures a Coordinator. Topics is required.
+type Config struct {
+	Topics Topics
+	FS     segment.FS // nil: the OS
+	Logger zerolog.Logger
+}
+
+// PartitionOffset is one partition's committed offset: the next offset to
+// read (Kafka's convention).
+type PartitionOffset struct {
+	Partition uint32
+	Offset    uint64
+}
+
+// Info describes one group.
+type Info struct {
+	Group      string
+	Topic      string // the members' topic; the last one when the group is empty
+	Generation uint64
+	Members    []MemberInfo // sorted by ID
+	Err        error        // non-nil when the group refuses work (corrupt offsets file)
+}
+
+// MemberInfo is one member and its partitions in the current generation.
+type MemberInfo struct {
+	ID         string
+	Partitions []uint32
+}
+
+// Coordinator owns every consumer group of a broker. Safe for concurrent use.
+type Coordinator struct {
+	dir string
+	cfg Config
+	log zerolog.Logger
+
+	mu     sync.Mutex // guards groups and closed: the name -> actor map, never a group's state
+	groups map[string]*group
+	closed bool
+}
+
+// Open loads every group found under <dataDir>/__groups (creating the
+// directory if missing) and starts an actor for each. Call it after
+// partition.Open, whose lock on the data directory also guards these files.
+func Open(dataDir string, cfg Config) (*Coordinator, error) {
+	if cfg.Topics == nil {
+		return nil, errors.New("group: Config.Topics is nil")
+	}
+	if cfg.FS == nil {
+		cfg.FS = segment.OS
+	}
+	c := &Coordinator{
+		dir:    filepath.Join(dataDir, Dir),
+		cfg:    cfg,
+		log:    cfg.Logger.With().Str("component", "groups").Logger(),
+		groups: map[string]*group{},
+	}
+	fsys := cfg.FS
+	if _, err := fsys.Stat(c.dir); errors.Is(err, os.ErrNotExist) {
+		if err := fsys.MkdirAll(c.dir, 0o755); err != nil {
+			return nil, fmt.Errorf("group: create %s: %w", c.dir, classify(err))
+		}
+		// The new directory's entry is durable only once its parent is synced.
+		if err := fsys.SyncDir(filepath.Clean(dataDir)); err != nil {
+			return nil, fmt.Errorf("group: sync %s: %w", dataDir, classify(err))
+		}
+	}
+	entries, err := fsys.ReadDir(c.dir)
+	if err != nil {
+		return nil, fmt.Errorf("group: list %s: %w", c.dir, classify(err))
+	}
+	for _, e := range entries {
+		name := e.Name()
+		path := filepath.Join(c.dir, name)
+		switch {
+		case strings.HasSuffix(name, tmpSuffix):
+			// A write that crashed before its rename: the old file stands.
+			if err := fsys.Remove(path); err != nil {
+				c.Close()
+				return nil, fmt.Errorf("group: remove leftover %s: %w", path, classify(err))
+			}
+		case strings.HasSuffix(name, fileSuffix) && !e.IsDir():
+			c.load(path, strings.TrimSuffix(name, fileSuffix))
+		default:
+			c.log.Warn().Str("file", path).Msg("ignoring unexpected file in the groups directory")
+		}
+	}
+	return c, nil
+}
+
+// load starts the actor of one group file. A damaged file does not stop the
+// broker: that group alone refuses work, saying which file to look at.
+func (c *Coordinator) load(path, name string) {
+	if validateName("group", name) != nil {
+		c.log.Warn().Str("file", path).Msg("ignoring offsets file whose name is no group name")
+		return
+	}
+	var broken error
+	data, err := readFile(c.cfg.FS, path)
+	st := &state{group: name}
+	if err == nil {
+		var s *state
+		if s, err = decodeState(data); err == nil && s.group != name {
+			err = fmt.Errorf("%w: it names group %q", ErrCorrupt, s.group)
+		}
+		if err == nil {
+			st = s
+		}
+	}
+	if err != nil {
+		broken = fmt.Errorf("group %q: offsets file %s unusable (move it away to reset the group): %w", name, path, err)
+		c.log.Error().Err(broken).Msg("group refuses work")
+	}
+	c.groups[name] = startGroup(c, st, broken)
+}
+
+// Close stops every group actor and waits for them. Open JoinGroup streams
+// see their Member's Done close with ErrStopped. Safe to call more than once.
+func (c *Coordinator) Close() error {
+	c.mu.Lock()
+	c.closed = true
+	gs := make([]*group, 0, len(c.groups))
+	for _, g := range c.groups {
+		gs = append(gs, g)
+	}
+	c.mu.Unlock()
+	for _, g := range gs {
+		g.loop.Stop()
+	}
+	return nil
+}
+
+// group finds a group's actor, starting one for a new group when create.
+func (c *Coordinator) group(name string, create bool) (*group, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil, fmt.Errorf("%w: group coordinator closed", ErrStopped)
+	}
+	g := c.groups[name]
+	if g == nil && create {
+		g = startGroup(c, &state{group: name}, nil)
+		c.groups[name] = g
+	}
+	return g, nil
+}
+
+// partitions is the partition count of topic; ok is false when it does not
+// exist. It may run on any group's actor: Topics must not block.
+func (c *Coordinator) partitions(topic string) (n uint32, ok bool) {
+	ts := c.cfg.Topics.Topics()
+	i := sort.Search(len(ts), func(i int) bool { return ts[i].Name >= topic })
+	if i < len(ts) && ts[i].Name == topic {
+		return ts[i].Partitions, true
+	}
+	return 0, false
+}
+
+// Join makes a member of group for topic and returns once the group has
+// rebalanced with it and persisted the new generation; m.Assignment() is
+// then its first assignment. An empty memberID gets a broker-made one. A
+// member with the same ID is replaced (its Done closes with ErrReplaced).
+// The caller must call Leave when the member goes away (its stream ends).
+func (c *Coordinator) Join(ctx context.Context, group, topic, memberID string) (*Member, error) {
+	if err := validateName("group", group); err != nil {
+		return nil, err
+	}
+	if err := validateName("topic", topic); err != nil {
+		return nil, err
+	}
+	if memberID == "" {
+		memberID = newMemberID()
+	} else if err := validateName("member ID", memberID); err != nil {
+		return nil, err
+	}
+	g, err := c.group(group, true)
+	if err != nil {
+		return nil, err
+	}
+	m := newMember(memberID, g)
+	req := joinReq{topic: topic, m: m, reply: make(chan error, 1)}
+	jerr, err := actor.Ask(ctx, g.loop, g.reqc, request(req), req.reply)
+	if err == nil {
+		err = jerr
+	}
+	if err != nil {
+		// The actor may have taken the join before ctx ended; the queued
+		// Leave then undoes it, since the mailbox is first in, first out.
+		m.Leave()
+		return nil, err
+	}
+	return m, nil
+}
+
+// Commit durably records offsets (next offsets to read) of topic for group
+// and returns once they are on disk. A non-zero generation must be the
+// group's current one, else ErrStaleGeneration; 0 skips that check.
+func (c *Coordinator) Commit(ctx context.Context, group, topic string, generation uint64, offsets []PartitionOffset) error {
+	if err := validateName("group", group); err != nil {
+		return err
+	}
+	if err := validateName("topic", topic); err != nil {
+		return err
+	}
+	g, err := c.group(group, true)
+	if err != nil {
+		return err
+	}
+	req := commitReq{topic: topic, generation: generation, offsets: offsets, reply: make(chan error, 1)}
+	cerr, err := actor.Ask(ctx, g.loop, g.reqc, request(req), req.reply)
+	if err != nil {
+		return err
+	}
+	return cerr
+}
+
+// Fetch returns the committed offsets of topic for group, ascending by
+// partition; partitions never committed are absent. An unknown group has none.
+func (c *Coordinator) Fetch(ctx context.Context, group, topic string) ([]PartitionOffset, error) {
+	if err := validateName("group", group); err != nil {
+		return nil, err
+	}
+	if err := validateName("topic", topic); err != nil {
+		return nil, err
+	}
+	g, err := c.group(group, false)
+	if err != nil || g == nil {
+		return nil, err
+	}
+	req := fetchReq{topic: topic, reply: make(chan fetchResult, 1)}
+	res, err := actor.Ask(ctx, g.loop, g.reqc, request(req), req.reply)
+	if err != nil {
+		return nil, err
+	}
+	return res.offsets, res.err
+}
+
+// List describes every group, sorted by name.
+func (c *Coordinator) List(ctx context.Context) ([]Info, error) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil, fmt.Errorf("%w: group coordinator closed", ErrStopped)
+	}
+	gs := make([]*group, 0, len(c.groups))
+	for _, g := range c.groups {
+		gs = append(gs, g)
+	}
+	c.mu.Unlock()
+	sort.Slice(gs, func(i, j int) bool { return gs[i].name < gs[j].name })
+	out := make([]Info, 0, len(gs))
+	for _, g := range gs {
+		req := infoReq{reply: make(chan Info, 1)}
+		in, err := actor.Ask(ctx, g.loop, g.reqc, request(req), req.reply)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, in)
+	}
+	return out, nil
+}
+
+// newMemberID names a member that did not name itself.
+func newMemberID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported systems
+	return "member-" + hex.EncodeToString(b[:])
+}

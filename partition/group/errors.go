@@ -1,0 +1,60 @@
+package group
+
+import (
+	"errors"
+	"fmt"
+	"syscall"
+
+	"github.com/logbroker/logbroker/actor"
+	"github.com/logbroker/logbroker/partition"
+)
+
+// Errors returned by this package; test with errors.Is. Disk-full and
+// out-of-descriptors errors wrap partition.ErrDiskFull and
+// partition.ErrTooManyOpenFiles, so one mapping serves both packages.
+var (
+	// ErrInvalidName: a group name or member ID breaks the naming rule
+	// (1-249 of [a-zA-Z0-9._-], not "." or "..", as for topics).
+	ErrInvalidName = errors.New("group: invalid name")
+	// ErrUnknownTopic: the topic to join or commit for does not exist.
+	ErrUnknownTopic = errors.New("group: unknown topic")
+	// ErrUnknownPartition: a committed partition is not in the topic.
+	ErrUnknownPartition = errors.New("group: unknown partition")
+	// ErrStaleGeneration: a commit carries a generation other than the
+	// group's current one; its sender may have lost the partition.
+	ErrStaleGeneration = errors.New("group: stale generation")
+	// ErrTopicMismatch: a member tried to join a group whose members consume
+	// another topic.
+	ErrTopicMismatch = errors.New("group: group consumes another topic")
+	// ErrReplaced: a newer join with the same member ID took this member's
+	// place (a client reconnecting before its old stream was noticed dead).
+	ErrReplaced = errors.New("group: member replaced by a newer join with the same ID")
+	// ErrCorrupt: the group's offsets file failed its checksum or format
+	// check; the group refuses work until the file is removed.
+	ErrCorrupt = errors.New("group: corrupt offsets file")
+	// ErrStopped: the coordinator is closed.
+	ErrStopped = actor.ErrStopped
+)
+
+// classify wraps OS errors that callers must tell apart with partition's
+// sentinels, keeping the original.
+func classify(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
+		return fmt.Errorf("%w: %w", partition.ErrDiskFull, err)
+	case errors.Is(err, syscall.EMFILE), errors.Is(err, syscall.ENFILE):
+		return fmt.Errorf("%w: %w", partition.ErrTooManyOpenFiles, err)
+	}
+	return err
+}
+
+// validateName applies the topic naming rule to group names and member IDs;
+// group names become file names, so the rule also keeps them safe there.
+func validateName(kind, name string) error {
+	if err := partition.ValidateTopicName(name); err != nil {
+		return fmt.Errorf("%w: %s %q: want 1-249 of [a-zA-Z0-9._-], not \".\" or \"..\"", ErrInvalidName, kind, name)
+	}
+	return nil
+}
