@@ -69,12 +69,16 @@ func openLog(dir string, cfg *Config, files *segment.FileCache, log zerolog.Logg
 			l.closeSegments()
 			return nil, stats, 0, fmt.Errorf("partition: open segment %d in %s: %w", base, dir, classify(err))
 		}
-		if mode == segment.Recover {
-			// Clean opens read only the active segment's last index interval.
+		if mode == segment.Recover || st.TruncatedBytes > 0 {
+			// A clean open reads only the active segment's last index
+			// interval, unless what it finds there sends it to a full scan.
 			stats.ScannedBytes += st.ScannedBytes
-			stats.TruncatedBytes += st.TruncatedBytes
 			stats.Frames += st.Frames
 			scanned++
+		}
+		stats.TruncatedBytes += st.TruncatedBytes
+		if st.IndexRebuilt {
+			log.Warn().Uint64("base_offset", base).Msg("rebuilt a damaged index from its log")
 		}
 		l.segs = append(l.segs, s)
 	}
