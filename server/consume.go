@@ -48,7 +48,7 @@ func (s *service) consume(ctx context.Context, req *pb.ConsumeRequest, send func
 		}
 		defer sub.Close()
 	}
-	offset, err := startOffset(ctx, p, req)
+	offset, err := s.startOffset(ctx, p, req)
 	if err != nil {
 		return s.streamErr(ctx, req, err)
 	}
@@ -83,9 +83,12 @@ func (s *service) consume(ctx context.Context, req *pb.ConsumeRequest, send func
 	}
 }
 
-func startOffset(ctx context.Context, p Partition, req *pb.ConsumeRequest) (uint64, error) {
-	if req.GetStart() == pb.Start_START_AT_OFFSET {
+func (s *service) startOffset(ctx context.Context, p Partition, req *pb.ConsumeRequest) (uint64, error) {
+	switch req.GetStart() {
+	case pb.Start_START_AT_OFFSET:
 		return req.GetOffset(), nil
+	case pb.Start_START_COMMITTED:
+		return s.committedOffset(ctx, p, req)
 	}
 	o, err := p.Offsets(ctx)
 	if err != nil {

@@ -42,7 +42,10 @@ const (
 // Options configures a Server. Registry is required; zero fields take defaults.
 type Options struct {
 	Registry Registry
-	Logger   zerolog.Logger
+	// Groups serves the consumer-group RPCs and START_COMMITTED; nil answers
+	// them with UNIMPLEMENTED.
+	Groups Groups
+	Logger zerolog.Logger
 	// MaxRecordBytes and MaxPartitions should equal storage's limits: they let
 	// the server refuse bad requests before storage sees them.
 	MaxRecordBytes int

@@ -41,7 +41,7 @@ func validateAcks(a pb.Acks) error {
 
 func validateStart(st pb.Start) error {
 	switch st {
-	case pb.Start_START_AT_OFFSET, pb.Start_START_EARLIEST, pb.Start_START_LATEST:
+	case pb.Start_START_AT_OFFSET, pb.Start_START_EARLIEST, pb.Start_START_LATEST, pb.Start_START_COMMITTED:
 		return nil
 	}
 	return invalid("unknown start value %d", int32(st))
