@@ -223,5 +223,5 @@ func (s *Server) logRPC(method string, start time.Time, err error) {
 	case codes.ResourceExhausted:
 		ev = s.log.Warn()
 	}
-	ev.Str("method", method).Str("code", code.String()).Dur("took", time.Since(start)).Err(err).Msg("rpc")
+	ev.Str("method", method).Str("code", code.String()).Dur("took_ms", time.Since(start)).Err(err).Msg("rpc")
 }

@@ -1,0 +1,187 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/logbroker/logbroker/partition"
+)
+
+// usageError is a bad flag, environment variable or argument (exit code 2).
+type usageError struct{ error }
+
+func usagef(format string, args ...any) error {
+	return usageError{fmt.Errorf(format, args...)}
+}
+
+// envPrefix names the environment variable that backs each flag:
+// --data-dir reads LOGBROKER_DATA_DIR.
+const envPrefix = "LOGBROKER_"
+
+// noEnv lists flags that no environment variable sets: LOGBROKER_VERSION is
+// a plausible name for a deployment's own version string, and must not turn
+// the daemon into a command that prints a version and exits.
+var noEnv = map[string]bool{"version": true}
+
+// config is the daemon's configuration, from flags and environment.
+type config struct {
+	addr            string
+	dataDir         string
+	segmentBytes    int64
+	fsync           fsyncFlag
+	fsyncInterval   time.Duration
+	retentionBytes  int64
+	retentionMs     int64
+	maxRecordBytes  int
+	maxPartitions   uint
+	logLevel        levelFlag
+	logFormat       formatFlag
+	shutdownTimeout time.Duration
+	version         bool
+}
+
+func envName(flagName string) string {
+	return envPrefix + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// parseFlags reads args, then fills every flag not given on the command line
+// from its environment variable. --help prints usage to out and returns
+// flag.ErrHelp. Errors are one line, of type usageError.
+func parseFlags(args []string, lookupEnv func(string) (string, bool), out io.Writer) (config, error) {
+	c := config{logLevel: levelFlag(zerolog.InfoLevel), logFormat: "console"}
+	fs := flag.NewFlagSet("broker", flag.ContinueOnError)
+	fs.StringVar(&c.addr, "addr", "127.0.0.1:9092", "gRPC listen `address`")
+	fs.StringVar(&c.dataDir, "data-dir", "./data", "`directory` holding the topics; created if missing")
+	fs.Int64Var(&c.segmentBytes, "segment-bytes", partition.DefaultSegmentBytes, "roll to a new segment file at this size")
+	fs.Var(&c.fsync, "fsync", "when to sync appends to disk: always, interval or never")
+	fs.DurationVar(&c.fsyncInterval, "fsync-interval", partition.DefaultFsyncInterval, "sync period for --fsync interval")
+	fs.Int64Var(&c.retentionBytes, "retention-bytes", 0, "per-partition size above which the oldest segments are deleted (0: keep all)")
+	fs.Int64Var(&c.retentionMs, "retention-ms", 0, "age in milliseconds after which sealed segments are deleted (0: keep all)")
+	fs.IntVar(&c.maxRecordBytes, "max-record-bytes", partition.DefaultMaxRecordBytes, "largest record accepted (key, value and headers, encoded)")
+	fs.UintVar(&c.maxPartitions, "max-partitions", partition.DefaultMaxPartitions, "most partitions one topic may have")
+	fs.Var(&c.logLevel, "log-level", "debug, info, warn or error")
+	fs.Var(&c.logFormat, "log-format", "console or json")
+	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long SIGINT/SIGTERM waits for in-flight calls")
+	fs.BoolVar(&c.version, "version", false, "print version and build information, then exit")
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			printUsage(fs, out)
+			return c, err
+		}
+		return c, usagef("%v (see --help)", err)
+	}
+	if fs.NArg() > 0 {
+		return c, usagef("unexpected argument %q (see --help)", fs.Arg(0))
+	}
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	var envErr error
+	fs.VisitAll(func(f *flag.Flag) {
+		if given[f.Name] || noEnv[f.Name] || envErr != nil {
+			return
+		}
+		if v, ok := lookupEnv(envName(f.Name)); ok {
+			if err := fs.Set(f.Name, v); err != nil {
+				envErr = usagef("invalid value %q for %s: %v", v, envName(f.Name), err)
+			}
+		}
+	})
+	if envErr != nil {
+		return c, envErr
+	}
+	return c, c.check()
+}
+
+// check refuses values that storage would quietly replace with defaults.
+func (c config) check() error {
+	switch {
+	case c.addr == "":
+		return usagef("--addr is empty")
+	case c.dataDir == "":
+		return usagef("--data-dir is empty")
+	case c.segmentBytes <= 0:
+		return usagef("--segment-bytes %d must be positive", c.segmentBytes)
+	case c.fsyncInterval <= 0:
+		return usagef("--fsync-interval %s must be positive", c.fsyncInterval)
+	case c.retentionBytes < 0:
+		return usagef("--retention-bytes %d must not be negative", c.retentionBytes)
+	case c.retentionMs < 0 || c.retentionMs > math.MaxInt64/int64(time.Millisecond):
+		return usagef("--retention-ms %d out of range", c.retentionMs)
+	case c.maxRecordBytes <= 0:
+		return usagef("--max-record-bytes %d must be positive", c.maxRecordBytes)
+	case c.maxPartitions == 0 || c.maxPartitions > math.MaxUint32:
+		return usagef("--max-partitions %d must be 1 to %d", c.maxPartitions, uint32(math.MaxUint32))
+	case c.shutdownTimeout <= 0:
+		return usagef("--shutdown-timeout %s must be positive", c.shutdownTimeout)
+	}
+	return nil
+}
+
+func (c config) partitionConfig(log zerolog.Logger) partition.Config {
+	return partition.Config{
+		SegmentBytes:   c.segmentBytes,
+		Fsync:          partition.FsyncMode(c.fsync),
+		FsyncInterval:  c.fsyncInterval,
+		RetentionBytes: c.retentionBytes,
+		RetentionAge:   time.Duration(c.retentionMs) * time.Millisecond,
+		MaxRecordBytes: c.maxRecordBytes,
+		MaxPartitions:  uint32(c.maxPartitions),
+		Logger:         log,
+	}
+}
+
+func printUsage(fs *flag.FlagSet, out io.Writer) {
+	fmt.Fprintf(out, "Usage: broker [flags]\n\nLogBroker daemon. Every flag can also be set with the environment variable\n%s<FLAG> (upper case, - as _), e.g. LOGBROKER_DATA_DIR; a flag wins.\n\n", envPrefix)
+	fs.SetOutput(out)
+	fs.PrintDefaults()
+	fs.SetOutput(io.Discard)
+}
+
+// fsyncFlag is a partition.FsyncMode as a flag; its zero value is "always".
+type fsyncFlag partition.FsyncMode
+
+func (f *fsyncFlag) String() string { return partition.FsyncMode(*f).String() }
+
+func (f *fsyncFlag) Set(s string) error {
+	m, err := partition.ParseFsyncMode(s)
+	if err != nil {
+		return errors.New("want always, interval or never")
+	}
+	*f = fsyncFlag(m)
+	return nil
+}
+
+type levelFlag zerolog.Level
+
+func (l *levelFlag) String() string { return zerolog.Level(*l).String() }
+
+func (l *levelFlag) Set(s string) error {
+	switch lv, err := zerolog.ParseLevel(s); {
+	case err != nil, s == "":
+		return errors.New("want debug, info, warn or error")
+	default:
+		*l = levelFlag(lv)
+	}
+	return nil
+}
+
+type formatFlag string
+
+func (f *formatFlag) String() string { return string(*f) }
+
+func (f *formatFlag) Set(s string) error {
+	if s != "console" && s != "json" {
+		return errors.New("want console or json")
+	}
+	*f = formatFlag(s)
+	return nil
+}
