@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/logbroker/logbroker/partition"
+	"github.com/logbroker/logbroker/partition/group"
 	"github.com/logbroker/logbroker/server"
 )
 
@@ -44,20 +45,26 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("data dir %s: %w", cfg.dataDir, err)
 	}
+	groups, err := group.Open(cfg.dataDir, group.Config{Topics: reg, Logger: log})
+	if err != nil {
+		return errors.Join(fmt.Errorf("consumer groups in %s: %w", cfg.dataDir, err), closeRegistry(reg))
+	}
+	st := storage{reg: reg, groups: groups}
 	lis, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
-		return errors.Join(fmt.Errorf("listen on %s: %w", cfg.addr, err), closeRegistry(reg))
+		return errors.Join(fmt.Errorf("listen on %s: %w", cfg.addr, err), st.close())
 	}
 	eff := reg.Config()
 	srv, err := server.New(server.Options{
 		Registry:       server.FromRegistry(reg),
+		Groups:         groups,
 		Logger:         log,
 		MaxRecordBytes: eff.MaxRecordBytes,
 		MaxPartitions:  eff.MaxPartitions,
 	})
 	if err != nil {
 		lis.Close()
-		return errors.Join(err, closeRegistry(reg))
+		return errors.Join(err, st.close())
 	}
 	logStart(log, lis.Addr(), cfg, reg.Recovery())
 
@@ -65,16 +72,32 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	g.Go(func() error { return srv.Serve(lis) })
 	g.Go(func() error {
 		<-gctx.Done() // a signal, or Serve failed
-		return shutdown(log, srv, reg, cfg.shutdownTimeout)
+		return shutdown(log, srv, st, cfg.shutdownTimeout)
 	})
 	return g.Wait()
+}
+
+// storage is what the daemon opens on the data directory.
+type storage struct {
+	reg    *partition.Registry
+	groups *group.Coordinator
+}
+
+// close stops the group actors, then the partitions, which sync and write
+// the clean-shutdown marker.
+func (s storage) close() error {
+	var errs []error
+	if err := s.groups.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("close consumer groups: %w", err))
+	}
+	return errors.Join(append(errs, closeRegistry(s.reg))...)
 }
 
 // shutdown stops the server within timeout (health NOT_SERVING, no new
 // calls, in-flight calls finish, streams end), then closes storage, which
 // syncs and writes the clean-shutdown marker. A server that needed to be cut
 // off is only a warning: storage closing cleanly is what keeps the data.
-func shutdown(log zerolog.Logger, srv *server.Server, reg *partition.Registry, timeout time.Duration) error {
+func shutdown(log zerolog.Logger, srv *server.Server, st storage, timeout time.Duration) error {
 	start := time.Now()
 	log.Info().Dur("timeout_ms", timeout).Msg("shutting down")
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
@@ -82,7 +105,7 @@ func shutdown(log zerolog.Logger, srv *server.Server, reg *partition.Registry, t
 	if err := srv.Stop(ctx); err != nil {
 		log.Warn().Err(err).Msg("in-flight calls cut off at the shutdown timeout")
 	}
-	if err := closeRegistry(reg); err != nil {
+	if err := st.close(); err != nil {
 		return err
 	}
 	log.Info().Dur("took_ms", time.Since(start)).Msg("broker stopped")
