@@ -36,7 +36,7 @@ type harness struct {
 }
 
 // newHarness serves a fake registry.
-func newHarness(t *testing.T, opts ...func(*Options)) *harness {
+func newHarness(t testing.TB, opts ...func(*Options)) *harness {
 	t.Helper()
 	reg := newFakeRegistry()
 	h := serve(t, Options{Registry: reg, MaxPartitions: 8}, opts...)
@@ -45,7 +45,7 @@ func newHarness(t *testing.T, opts ...func(*Options)) *harness {
 }
 
 // serve serves o.Registry over real gRPC on loopback until the test ends.
-func serve(t *testing.T, o Options, opts ...func(*Options)) *harness {
+func serve(t testing.TB, o Options, opts ...func(*Options)) *harness {
 	t.Helper()
 	h := &harness{}
 	o.Logger = testLogger(t)
@@ -83,17 +83,17 @@ func serve(t *testing.T, o Options, opts ...func(*Options)) *harness {
 	return h
 }
 
-func testLogger(t *testing.T) zerolog.Logger {
+func testLogger(t testing.TB) zerolog.Logger {
 	return zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
 }
 
-func testCtx(t *testing.T) context.Context {
+func testCtx(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	t.Cleanup(cancel)
 	return ctx
 }
 
-func (h *harness) createTopic(t *testing.T, name string, n uint32) {
+func (h *harness) createTopic(t testing.TB, name string, n uint32) {
 	t.Helper()
 	if _, err := h.client.CreateTopic(testCtx(t), &pb.CreateTopicRequest{Name: name, Partitions: n}); err != nil {
 		t.Fatalf("CreateTopic(%q, %d): %v", name, n, err)
