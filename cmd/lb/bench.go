@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime/pprof"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -91,6 +92,7 @@ type benchConfig struct {
 	ConsumeAPI string       `json:"consume_api"`
 	Rate       float64      `json:"rate"`
 	Warmup     jsonDuration `json:"warmup"`
+	Pacer      string       `json:"pacer"`
 	BrokerPID  int          `json:"broker_pid,omitempty"`
 
 	acks  pb.Acks
@@ -122,8 +124,10 @@ func runBench(ctx context.Context, e *env, args []string) error {
 	fs.StringVar(&cfg.ConsumeAPI, "consume-api", "both", "consume through `API`: batches (ConsumeBatches), entries (Consume) or both")
 	fs.Float64Var(&cfg.Rate, "rate", 10000, "latency: records per `SECOND`, open loop")
 	warmup := fs.Duration("warmup", 2*time.Second, "latency: leading `DURATION` not counted")
+	fs.StringVar(&cfg.Pacer, "pacer", "sleep", "latency: how the sender waits for each due time: sleep (nanosleep) or spin (busy-waits the last 2 ms on one core: steadier where waking an idle CPU is slow, as in VMs, at the cost of that core)")
 	fs.IntVar(&cfg.BrokerPID, "broker-pid", 0, "`PID` of the broker process on this machine, for its CPU and memory")
 	asJSON := fs.Bool("json", false, "print one JSON document instead of the table")
+	cpuProfile := fs.String("cpuprofile", "", "write this client's CPU profile to `FILE` (go tool pprof)")
 	fs.BoolVar(&cfg.quiet, "quiet", false, "no progress line on standard error")
 	pos, err := e.parse(fs, u, args)
 	if err != nil {
@@ -143,6 +147,17 @@ func runBench(ctx context.Context, e *env, args []string) error {
 		}
 	}
 
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	b, err := newBencher(ctx, e, cfg)
 	if err != nil {
 		return err
@@ -225,6 +240,8 @@ func (c *benchConfig) check(pos []string) error {
 		return fmt.Errorf("--rate %g: want more than 0 and at most 10,000,000", c.Rate)
 	case c.Warmup < 0 || c.Warmup >= c.Duration:
 		return fmt.Errorf("--warmup %s: want 0 or more and less than --duration", time.Duration(c.Warmup))
+	case c.Pacer != "sleep" && c.Pacer != "spin":
+		return fmt.Errorf("--pacer %q: want sleep or spin", c.Pacer)
 	case c.BrokerPID < 0:
 		return fmt.Errorf("--broker-pid %d: want a process id", c.BrokerPID)
 	}

@@ -57,7 +57,7 @@ func (b *bencher) latencyWorkload(ctx context.Context) ([]*benchResult, error) {
 	name := fmt.Sprintf("latency@%s/s", group(int64(cfg.Rate)))
 	r := &benchResult{Name: name, TargetRate: cfg.Rate}
 	m := &meter{}
-	clk := realClock{base: time.Now()}
+	clk := realClock{base: time.Now(), spin: cfg.Pacer == "spin"}
 	warmEnd := clk.now() + time.Duration(cfg.Warmup)
 	end := clk.now() + time.Duration(cfg.Duration)
 	cpu0 := selfCPU()

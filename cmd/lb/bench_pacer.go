@@ -13,13 +13,27 @@ type clock interface {
 	sleepUntil(t time.Duration)
 }
 
-// realClock measures from base with the monotonic clock.
-type realClock struct{ base time.Time }
+// realClock measures from base with the monotonic clock. With spin, it
+// waits the last stretch before a due time by spinning on its own thread
+// instead of sleeping (see --pacer).
+type realClock struct {
+	base time.Time
+	spin bool
+}
 
 func (c realClock) now() time.Duration { return time.Since(c.base) }
 
+// spinWindow is how close to a due time the spinning pacer stops sleeping.
+const spinWindow = 2 * time.Millisecond
+
 func (c realClock) sleepUntil(t time.Duration) {
 	for d := t - c.now(); d > 0; d = t - c.now() {
+		if c.spin && d <= spinWindow {
+			continue
+		}
+		if c.spin {
+			d -= spinWindow
+		}
 		preciseSleep(d)
 	}
 }
