@@ -182,26 +182,28 @@ func (gc *groupConsumer) session(ctx context.Context) (joined bool, err error) {
 		return false, err
 	}
 	assignc := make(chan *pb.GroupAssignment)
-	recvErr := make(chan error, 1)
+	recvDone := make(chan struct{})
+	var recvErr error // written before recvDone closes
 	go func() {
+		defer close(recvDone)
 		for {
 			a, err := stream.Recv()
 			if err != nil {
-				recvErr <- err
+				recvErr = err
 				return
 			}
 			select {
 			case assignc <- a:
 			case <-sctx.Done():
-				recvErr <- sctx.Err()
+				recvErr = sctx.Err()
 				return
 			}
 		}
 	}()
 	defer func() {
-		gc.finish() // before the stream closes: the generation is still ours
+		gc.finish(assignc, recvDone) // before the stream closes: the generation is still ours
 		cancel()
-		<-recvErr
+		<-recvDone
 	}()
 
 	tick := time.NewTicker(gc.opts.CommitInterval)
@@ -231,13 +233,13 @@ func (gc *groupConsumer) session(ctx context.Context) (joined bool, err error) {
 				return joined, err
 			}
 		case <-tick.C:
-			gc.commit(ctx)
-		case err := <-recvErr:
-			recvErr <- err // for the deferred wait
+			_ = gc.commit(ctx) // a refusal is retried at the next tick or rebalance
+		case <-recvDone:
 			// The membership is over (or about to be). The deferred commit
 			// may still be accepted if the broker has not noticed yet, which
 			// is safe: it orders before the rebalance that hands the
 			// partitions on.
+			err := recvErr
 			if errors.Is(err, io.EOF) {
 				err = errStreamEnded
 			}
@@ -248,12 +250,39 @@ func (gc *groupConsumer) session(ctx context.Context) (joined bool, err error) {
 	}
 }
 
-// finish stops every partition and commits the progress made.
-func (gc *groupConsumer) finish() {
+// finish stops every partition and commits the progress made. A commit
+// refused for its generation means a rebalance is on its way on the still
+// open stream: take it, keep what is still owned, and commit that again.
+func (gc *groupConsumer) finish(assignc <-chan *pb.GroupAssignment, streamDone <-chan struct{}) {
 	gc.stopAll()
 	ctx, cancel := context.WithTimeout(context.Background(), finalCommitTimeout)
 	defer cancel()
-	gc.commit(ctx)
+	for status.Code(gc.commit(ctx)) == codes.FailedPrecondition {
+		select {
+		case a := <-assignc:
+			gc.adopt(a)
+		case <-streamDone:
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// adopt takes a new generation without starting partitions: progress on
+// revoked ones is dropped, as it may no longer be committed.
+func (gc *groupConsumer) adopt(a *pb.GroupAssignment) {
+	owned := map[uint32]bool{}
+	for _, p := range a.GetPartitions() {
+		owned[p] = true
+	}
+	for p := range gc.progress {
+		if !owned[p] {
+			delete(gc.progress, p)
+			delete(gc.committed, p)
+		}
+	}
+	gc.memberID, gc.gen = a.GetMemberId(), a.GetGeneration()
 }
 
 // rebalance acts on a new assignment: stop revoked partitions (their
@@ -276,7 +305,7 @@ func (gc *groupConsumer) rebalance(ctx context.Context, a *pb.GroupAssignment) e
 	}
 	slices.Sort(ga.Revoked)
 	gc.memberID, gc.gen = a.GetMemberId(), a.GetGeneration()
-	gc.commit(ctx)
+	_ = gc.commit(ctx)
 
 	var added []uint32
 	for _, p := range ga.Partitions {
@@ -347,8 +376,9 @@ func (gc *groupConsumer) logStarts(ctx context.Context) (map[uint32]uint64, erro
 // commit sends the progress that is not committed yet, with the current
 // generation. A refusal is not fatal: FAILED_PRECONDITION means a rebalance
 // is on its way (the new owner starts from the last accepted commit), and an
-// unreachable broker is tried again at the next tick.
-func (gc *groupConsumer) commit(ctx context.Context) {
+// unreachable broker is tried again at the next tick. It returns the
+// broker's answer for finish.
+func (gc *groupConsumer) commit(ctx context.Context) error {
 	var offs []*pb.PartitionOffset
 	for p, next := range gc.progress {
 		if c, ok := gc.committed[p]; !ok || c != next {
@@ -356,7 +386,7 @@ func (gc *groupConsumer) commit(ctx context.Context) {
 		}
 	}
 	if len(offs) == 0 {
-		return
+		return nil
 	}
 	slices.SortFunc(offs, func(a, b *pb.PartitionOffset) int { return cmp.Compare(a.GetPartition(), b.GetPartition()) })
 	rctx, cancel := context.WithTimeout(ctx, finalCommitTimeout)
@@ -368,7 +398,7 @@ func (gc *groupConsumer) commit(ctx context.Context) {
 			ev = gc.log.Debug()
 		}
 		ev.Err(err).Uint64("generation", gc.gen).Msg("commit not accepted")
-		return
+		return err
 	}
 	for _, o := range offs {
 		gc.committed[o.GetPartition()] = o.GetOffset()
@@ -376,6 +406,7 @@ func (gc *groupConsumer) commit(ctx context.Context) {
 	if gc.opts.OnCommit != nil {
 		gc.opts.OnCommit(gc.gen, offs)
 	}
+	return nil
 }
 
 // fetchFailed handles a partition consumer that stopped with an error. A
