@@ -1,0 +1,290 @@
+package test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+
+	"github.com/logbroker/logbroker/partition"
+	"github.com/logbroker/logbroker/pb"
+	"github.com/logbroker/logbroker/server"
+)
+
+// inprocWait bounds every wait of the in-process tests. It is generous
+// because the machine is shared and -race is slow; nothing sleeps for it.
+const inprocWait = 30 * time.Second
+
+// inproc is a broker running in the test process: partition.Open and
+// server.New on a 127.0.0.1:0 listener, reached by a real gRPC client. Its
+// methods are for the test goroutine only (Client may be used anywhere).
+type inproc struct {
+	t    testing.TB
+	dir  string
+	cfg  partition.Config
+	opts server.Options
+
+	reg    *partition.Registry
+	srv    *server.Server
+	served chan error
+	addr   string
+	conn   *grpc.ClientConn
+	client pb.BrokerServiceClient
+	up     bool
+}
+
+// inprocConfig adjusts a broker before it starts.
+type inprocConfig func(*partition.Config, *server.Options)
+
+// startInproc starts a broker on a fresh t.TempDir() (or on cfg.FS, under
+// "/data", when a config sets one) and stops it when the test ends.
+func startInproc(t testing.TB, configs ...inprocConfig) *inproc {
+	t.Helper()
+	b := &inproc{t: t}
+	for _, c := range configs {
+		c(&b.cfg, &b.opts)
+	}
+	if b.cfg.FS == nil {
+		b.dir = t.TempDir()
+	} else {
+		b.dir = "/data"
+	}
+	// Warnings and errors of the broker land in the test's log.
+	b.cfg.Logger = zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel).With().Timestamp().Logger()
+	b.start()
+	t.Cleanup(b.stop)
+	return b
+}
+
+// Client is the gRPC client of the running broker; it changes on Restart.
+func (b *inproc) Client() pb.BrokerServiceClient { return b.client }
+
+func (b *inproc) start() {
+	t := b.t
+	t.Helper()
+	reg, err := partition.Open(b.dir, b.cfg)
+	if err != nil {
+		t.Fatalf("partition.Open(%s): %v", b.dir, err)
+	}
+	eff := reg.Config()
+	opts := b.opts
+	opts.Registry = server.FromRegistry(reg)
+	opts.Logger = b.cfg.Logger
+	opts.MaxRecordBytes = eff.MaxRecordBytes
+	opts.MaxPartitions = eff.MaxPartitions
+	srv, err := server.New(opts)
+	if err != nil {
+		reg.Close()
+		t.Fatalf("server.New: %v", err)
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		reg.Close()
+		t.Fatalf("listen: %v", err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(lis) }()
+	conn, err := grpc.NewClient(lis.Addr().String(),
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20)))
+	if err != nil {
+		t.Fatalf("grpc.NewClient: %v", err)
+	}
+	b.reg, b.srv, b.served, b.addr, b.conn, b.client, b.up = reg, srv, served, lis.Addr().String(), conn, pb.NewBrokerServiceClient(conn), true
+}
+
+// stopServer stops serving gRPC (streams end with UNAVAILABLE) and closes
+// the client; storage stays open.
+func (b *inproc) stopServer() {
+	t := b.t
+	t.Helper()
+	if b.srv == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), inprocWait)
+	defer cancel()
+	if err := b.srv.Stop(ctx); err != nil {
+		t.Errorf("server Stop: %v", err)
+	}
+	if err := <-b.served; err != nil {
+		t.Errorf("Serve: %v", err)
+	}
+	b.conn.Close()
+	b.srv = nil
+}
+
+// stop stops the server, then closes storage cleanly. Safe to call twice.
+func (b *inproc) stop() {
+	t := b.t
+	t.Helper()
+	if !b.up {
+		return
+	}
+	b.up = false
+	b.stopServer()
+	if err := b.reg.Close(); err != nil {
+		t.Errorf("registry Close: %v", err)
+	}
+}
+
+// Restart stops the broker cleanly and starts it again on the same data
+// directory and configuration, on a new port with a new client.
+func (b *inproc) Restart() pb.BrokerServiceClient {
+	b.t.Helper()
+	b.stop()
+	b.start()
+	return b.client
+}
+
+// --- helpers shared by the in-process tests ---
+
+func testContext(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), inprocWait)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func (b *inproc) createTopic(name string, partitions uint32) {
+	b.t.Helper()
+	if _, err := b.client.CreateTopic(testContext(b.t), &pb.CreateTopicRequest{Name: name, Partitions: partitions}); err != nil {
+		b.t.Fatalf("CreateTopic(%q, %d): %v", name, partitions, err)
+	}
+}
+
+// produce appends recs with ACKS_LEADER and returns the response.
+func (b *inproc) produce(topic string, p uint32, recs ...*pb.Record) *pb.ProduceResponse {
+	b.t.Helper()
+	resp, err := b.client.Produce(testContext(b.t), &pb.ProduceRequest{Topic: topic, Partition: p, Records: recs, Acks: pb.Acks_ACKS_LEADER})
+	if err != nil {
+		b.t.Fatalf("Produce(%s/%d, %d records): %v", topic, p, len(recs), err)
+	}
+	return resp
+}
+
+// readAll reads topic/p from offset to the end (stop_at_end) with Consume.
+func (b *inproc) readAll(topic string, p uint32, offset uint64) []*pb.LogEntry {
+	b.t.Helper()
+	got, err := consumeToEnd(testContext(b.t), b.client, &pb.ConsumeRequest{Topic: topic, Partition: p, Offset: offset, StopAtEnd: true})
+	if err != nil {
+		b.t.Fatalf("Consume(%s/%d from %d): %v", topic, p, offset, err)
+	}
+	return got
+}
+
+// offsets returns one partition's offsets from GetOffsets.
+func (b *inproc) offsets(topic string, p uint32) *pb.PartitionOffsets {
+	b.t.Helper()
+	resp, err := b.client.GetOffsets(testContext(b.t), &pb.GetOffsetsRequest{Topic: topic})
+	if err != nil {
+		b.t.Fatalf("GetOffsets(%s): %v", topic, err)
+	}
+	for _, o := range resp.GetPartitions() {
+		if o.GetPartition() == p {
+			return o
+		}
+	}
+	b.t.Fatalf("GetOffsets(%s) has no partition %d: %v", topic, p, resp)
+	return nil
+}
+
+// consumeToEnd drains a Consume stream; the error is the stream's end
+// (nil for a clean end).
+func consumeToEnd(ctx context.Context, c pb.BrokerServiceClient, req *pb.ConsumeRequest) ([]*pb.LogEntry, error) {
+	s, err := c.Consume(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	var got []*pb.LogEntry
+	for {
+		e, err := s.Recv()
+		if errors.Is(err, io.EOF) {
+			return got, nil
+		}
+		if err != nil {
+			return got, err
+		}
+		got = append(got, e)
+	}
+}
+
+// consumeBatchesToEnd drains a ConsumeBatches stream.
+func consumeBatchesToEnd(ctx context.Context, c pb.BrokerServiceClient, req *pb.ConsumeRequest) ([]*pb.EntryBatch, error) {
+	s, err := c.ConsumeBatches(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	var got []*pb.EntryBatch
+	for {
+		e, err := s.Recv()
+		if errors.Is(err, io.EOF) {
+			return got, nil
+		}
+		if err != nil {
+			return got, err
+		}
+		got = append(got, e)
+	}
+}
+
+// requireCode fails unless err is a status with code want whose message
+// contains every one of wantInMsg.
+func requireCode(t testing.TB, what string, err error, want codes.Code, wantInMsg ...string) {
+	t.Helper()
+	st, ok := status.FromError(err)
+	if !ok || st.Code() != want {
+		t.Fatalf("%s: got %v, want code %s", what, err, want)
+	}
+	for _, s := range wantInMsg {
+		if !strings.Contains(st.Message(), s) {
+			t.Errorf("%s: message %q does not name %q", what, st.Message(), s)
+		}
+	}
+}
+
+// pollUntil polls cond every millisecond until it holds or inprocWait passes.
+func pollUntil(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(inprocWait)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", inprocWait, what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// vals makes records holding only the given values.
+func vals(vs ...string) []*pb.Record {
+	out := make([]*pb.Record, len(vs))
+	for i, v := range vs {
+		out[i] = &pb.Record{Value: []byte(v)}
+	}
+	return out
+}
+
+// valuesOf returns the values of entries as strings.
+func valuesOf(entries []*pb.LogEntry) []string {
+	out := make([]string, len(entries))
+	for i, e := range entries {
+		out[i] = string(e.GetValue())
+	}
+	return out
+}
+
+// offsetsOf returns the offsets of entries.
+func offsetsOf(entries []*pb.LogEntry) []uint64 {
+	out := make([]uint64, len(entries))
+	for i, e := range entries {
+		out[i] = e.GetOffset()
+	}
+	return out
+}
