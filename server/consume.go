@@ -53,6 +53,8 @@ func (s *service) consume(ctx context.Context, req *pb.ConsumeRequest, send func
 		return s.streamErr(ctx, req, err)
 	}
 	maxBytes := s.readBytes(req.GetMaxBytes())
+	track := s.opts.Metrics.OpenStream(topic, id, offset) // nil when metrics are off
+	defer track.Close()
 	for {
 		if s.stopping.Err() != nil {
 			return errShuttingDown
@@ -66,6 +68,7 @@ func (s *service) consume(ctx context.Context, req *pb.ConsumeRequest, send func
 				return err
 			}
 			offset = b.Next
+			track.Sent(b.Count, len(b.Data), offset)
 			continue
 		}
 		if sub == nil { // caught up and stop_at_end

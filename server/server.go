@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net"
 	"runtime/debug"
+	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -18,6 +20,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/logbroker/logbroker/pb"
+	"github.com/logbroker/logbroker/server/metrics"
 )
 
 // Defaults for zero Options fields.
@@ -59,6 +62,13 @@ type Options struct {
 	// Keepalive and KeepalivePolicy: zero fields take the Default* values.
 	Keepalive       keepalive.ServerParameters
 	KeepalivePolicy keepalive.EnforcementPolicy
+	// Metrics, when set, counts calls, times Produce and tracks Consume
+	// streams; nil turns metrics off.
+	Metrics *metrics.Metrics
+	// Starting makes the server report NOT_SERVING and answer BrokerService
+	// calls with UNAVAILABLE until Ready, so that it can listen while storage
+	// recovers.
+	Starting bool
 }
 
 func (o Options) withDefaults() (Options, error) {
@@ -101,6 +111,10 @@ type Server struct {
 	grpc   *grpc.Server
 	health *health.Server
 	log    zerolog.Logger
+	// metrics mirrors health; nil when off.
+	metrics *metrics.Metrics
+	// starting refuses BrokerService calls until Ready.
+	starting atomic.Bool
 	// stopping is cancelled when Stop begins; every stream's context derives
 	// from it so that live tails (and health watches) end.
 	stopping context.Context
@@ -113,21 +127,45 @@ func New(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{health: health.NewServer(), log: opts.Logger}
+	s := &Server{health: health.NewServer(), log: opts.Logger, metrics: opts.Metrics}
 	s.stopping, s.stop = context.WithCancel(context.Background())
+	unary := []grpc.UnaryServerInterceptor{s.unaryInterceptor}
+	stream := []grpc.StreamServerInterceptor{s.streamInterceptor}
+	if m := opts.Metrics; m != nil {
+		// Outermost, so that the metrics see the code the client gets.
+		unary = append([]grpc.UnaryServerInterceptor{m.UnaryInterceptor()}, unary...)
+		stream = append([]grpc.StreamServerInterceptor{m.StreamInterceptor()}, stream...)
+	}
 	s.grpc = grpc.NewServer(
 		grpc.ForceServerCodecV2(newCodec()),
 		grpc.MaxRecvMsgSize(opts.MaxRecvMsgBytes),
 		grpc.KeepaliveParams(opts.Keepalive),
 		grpc.KeepaliveEnforcementPolicy(opts.KeepalivePolicy),
-		grpc.ChainUnaryInterceptor(s.unaryInterceptor),
-		grpc.ChainStreamInterceptor(s.streamInterceptor),
+		grpc.ChainUnaryInterceptor(unary...),
+		grpc.ChainStreamInterceptor(stream...),
 	)
 	pb.RegisterBrokerServiceServer(s.grpc, &service{opts: opts, reg: opts.Registry, stopping: s.stopping})
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)
-	s.SetServing(true)
+	s.starting.Store(opts.Starting)
+	s.SetServing(!opts.Starting)
 	return s, nil
+}
+
+// Ready ends Starting: BrokerService calls are served and health turns
+// SERVING.
+func (s *Server) Ready() {
+	s.starting.Store(false)
+	s.SetServing(true)
+}
+
+// errStarting refuses calls while storage recovers.
+var errStarting = status.Error(codes.Unavailable, "server: broker starting: recovering its data directory")
+
+// refused says whether a call must wait for Ready; health and reflection
+// are always served.
+func (s *Server) refused(method string) bool {
+	return s.starting.Load() && strings.HasPrefix(method, "/"+pb.BrokerService_ServiceDesc.ServiceName+"/")
 }
 
 // GRPC is the underlying server, for registering further services.
@@ -150,6 +188,7 @@ func (s *Server) SetServing(serving bool) {
 	}
 	s.health.SetServingStatus("", st)
 	s.health.SetServingStatus(pb.BrokerService_ServiceDesc.ServiceName, st)
+	s.metrics.SetServing(serving && s.stopping.Err() == nil)
 }
 
 // Stop turns health to NOT_SERVING, stops accepting, ends open streams with
@@ -166,6 +205,7 @@ func (s *Server) Stop(ctx context.Context) error {
 		close(done)
 	}()
 	s.stop()
+	s.metrics.SetServing(false)
 	select {
 	case <-done:
 		return nil
@@ -181,8 +221,11 @@ func (s *Server) unaryInterceptor(ctx context.Context, req any, info *grpc.Unary
 		if r := recover(); r != nil {
 			err = s.panicked(info.FullMethod, r)
 		}
-		s.logRPC(info.FullMethod, start, err)
+		s.logRPC(info.FullMethod, req, start, err)
 	}()
+	if s.refused(info.FullMethod) {
+		return nil, errStarting
+	}
 	return handler(ctx, req)
 }
 
@@ -191,22 +234,37 @@ func (s *Server) streamInterceptor(srv any, ss grpc.ServerStream, info *grpc.Str
 	ctx, cancel := context.WithCancel(ss.Context())
 	defer cancel()
 	defer context.AfterFunc(s.stopping, cancel)()
+	st := &stoppableStream{ServerStream: ss, ctx: ctx}
 	defer func() {
 		if r := recover(); r != nil {
 			err = s.panicked(info.FullMethod, r)
 		}
-		s.logRPC(info.FullMethod, start, err)
+		s.logRPC(info.FullMethod, st.first, start, err)
 	}()
-	return handler(srv, stoppableStream{ServerStream: ss, ctx: ctx})
+	if s.refused(info.FullMethod) {
+		return errStarting
+	}
+	return handler(srv, st)
 }
 
-// stoppableStream is a stream whose context also ends when Stop begins.
+// stoppableStream is a stream whose context also ends when Stop begins. It
+// keeps the first request, so that the stream's log line can name its topic
+// and partition.
 type stoppableStream struct {
 	grpc.ServerStream
-	ctx context.Context
+	ctx   context.Context
+	first any
 }
 
-func (s stoppableStream) Context() context.Context { return s.ctx }
+func (s *stoppableStream) Context() context.Context { return s.ctx }
+
+func (s *stoppableStream) RecvMsg(m any) error {
+	err := s.ServerStream.RecvMsg(m)
+	if err == nil && s.first == nil {
+		s.first = m
+	}
+	return err
+}
 
 // panicked keeps a bug in one handler from taking the broker down.
 func (s *Server) panicked(method string, r any) error {
@@ -214,7 +272,16 @@ func (s *Server) panicked(method string, r any) error {
 	return status.Errorf(codes.Internal, "server: internal error in %s", method)
 }
 
-func (s *Server) logRPC(method string, start time.Time, err error) {
+// partitionRequest is a request about one partition (produce, consume).
+type partitionRequest interface {
+	GetTopic() string
+	GetPartition() uint32
+}
+
+// topicRequest is a request about one topic (offsets, groups).
+type topicRequest interface{ GetTopic() string }
+
+func (s *Server) logRPC(method string, req any, start time.Time, err error) {
 	code := status.Code(err)
 	ev := s.log.Debug()
 	switch code {
@@ -222,6 +289,15 @@ func (s *Server) logRPC(method string, start time.Time, err error) {
 		ev = s.log.Error()
 	case codes.ResourceExhausted:
 		ev = s.log.Warn()
+	}
+	if !ev.Enabled() {
+		return
+	}
+	switch r := req.(type) {
+	case partitionRequest:
+		ev = ev.Str("topic", r.GetTopic()).Uint32("partition", r.GetPartition())
+	case topicRequest:
+		ev = ev.Str("topic", r.GetTopic())
 	}
 	ev.Str("method", method).Str("code", code.String()).Dur("took_ms", time.Since(start)).Err(err).Msg("rpc")
 }
