@@ -1,10 +1,13 @@
 package test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -287,4 +290,148 @@ func offsetsOf(entries []*pb.LogEntry) []uint64 {
 		out[i] = e.GetOffset()
 	}
 	return out
+}
+
+// tailStream is an open Consume or ConsumeBatches stream whose entries a
+// goroutine pumps into a channel, so that a test can wait for the next entry
+// with a deadline. The stream is cancelled and its goroutine waited for when
+// the test ends.
+type tailStream struct {
+	entries chan *pb.LogEntry
+	done    chan struct{} // closed when the stream has ended
+	err     error         // how it ended; read after done
+	cancel  context.CancelFunc
+}
+
+// openTail opens a stream with req: ConsumeBatches when batches is set.
+func openTail(t testing.TB, c pb.BrokerServiceClient, req *pb.ConsumeRequest, batches bool) *tailStream {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &tailStream{entries: make(chan *pb.LogEntry, 1<<16), done: make(chan struct{}), cancel: cancel}
+	var recv func() ([]*pb.LogEntry, error)
+	if batches {
+		st, err := c.ConsumeBatches(ctx, req)
+		if err != nil {
+			cancel()
+			t.Fatalf("ConsumeBatches(%v): %v", req, err)
+		}
+		recv = func() ([]*pb.LogEntry, error) {
+			b, err := st.Recv()
+			return b.GetEntries(), err
+		}
+	} else {
+		st, err := c.Consume(ctx, req)
+		if err != nil {
+			cancel()
+			t.Fatalf("Consume(%v): %v", req, err)
+		}
+		recv = func() ([]*pb.LogEntry, error) {
+			e, err := st.Recv()
+			if err != nil {
+				return nil, err
+			}
+			return []*pb.LogEntry{e}, nil
+		}
+	}
+	go func() {
+		defer close(s.done)
+		for {
+			es, err := recv()
+			if err != nil {
+				s.err = err
+				return
+			}
+			for _, e := range es {
+				select {
+				case s.entries <- e:
+				case <-ctx.Done():
+					s.err = ctx.Err()
+					return
+				}
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-s.done
+	})
+	return s
+}
+
+// next waits for the stream's next entry.
+func (s *tailStream) next(t testing.TB) *pb.LogEntry {
+	t.Helper()
+	select {
+	case e := <-s.entries:
+		return e
+	case <-s.done:
+		select {
+		case e := <-s.entries:
+			return e
+		default:
+		}
+		t.Fatalf("stream ended while waiting for an entry: %v", s.err)
+	case <-time.After(inprocWait):
+		t.Fatalf("no entry within %s", inprocWait)
+	}
+	return nil
+}
+
+// end waits for the stream to end and returns how it ended.
+func (s *tailStream) end(t testing.TB) error {
+	t.Helper()
+	select {
+	case <-s.done:
+		return s.err
+	case <-time.After(inprocWait):
+		t.Fatalf("stream did not end within %s", inprocWait)
+	}
+	return nil
+}
+
+// markerPrefix starts the values syncTails produces.
+const markerPrefix = "\x00marker-"
+
+func isMarker(e *pb.LogEntry) bool { return bytes.HasPrefix(e.GetValue(), []byte(markerPrefix)) }
+
+// syncTails makes sure live streams on topic/p are serving: it produces
+// marker records until every stream has delivered one, then reads every
+// stream up to the last marker. It returns what each stream delivered
+// meanwhile, and the partition's next offset. Stream start-up is invisible
+// to a client; this makes tests that need a started stream (START_LATEST)
+// deterministic without sleeping. Only the number of markers depends on
+// timing.
+func (b *inproc) syncTails(topic string, p uint32, tails ...*tailStream) ([][]*pb.LogEntry, uint64) {
+	t := b.t
+	t.Helper()
+	got := make([][]*pb.LogEntry, len(tails))
+	seen := make([]bool, len(tails))
+	var last uint64
+	deadline := time.Now().Add(inprocWait)
+	for i := 0; slices.Contains(seen, false); i++ {
+		if time.Now().After(deadline) {
+			t.Fatalf("streams on %s/%d did not start within %s", topic, p, inprocWait)
+		}
+		last = b.produce(topic, p, &pb.Record{Value: fmt.Appendf(nil, "%s%d", markerPrefix, i)}).GetLastOffset()
+		for j, s := range tails {
+			for !seen[j] {
+				select {
+				case e := <-s.entries:
+					got[j] = append(got[j], e)
+					seen[j] = isMarker(e)
+					continue
+				case <-s.done:
+					t.Fatalf("stream %d ended while starting: %v", j, s.err)
+				case <-time.After(5 * time.Millisecond): // not yet: produce another marker
+				}
+				break
+			}
+		}
+	}
+	for j, s := range tails {
+		for got[j][len(got[j])-1].GetOffset() < last {
+			got[j] = append(got[j], s.next(t))
+		}
+	}
+	return got, last + 1
 }
