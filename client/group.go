@@ -43,6 +43,10 @@ type GroupOptions struct {
 	// OnAssign, when set, runs after each new assignment took effect:
 	// revoked partitions stopped, added ones started.
 	OnAssign func(GroupAssignment)
+	// AfterBatch, when set, runs after the entries of each batch from the
+	// broker were handled (e.g. to flush output); an error stops
+	// ConsumeGroup like a handler error.
+	AfterBatch func() error
 	// OnCommit, when set, runs after each commit the broker acknowledged.
 	OnCommit func(generation uint64, offsets []*pb.PartitionOffset)
 	// Logger receives rebalances at info level, retries at warn level.
@@ -224,6 +228,11 @@ func (gc *groupConsumer) session(ctx context.Context) (joined bool, err error) {
 					return joined, handlerError{err}
 				}
 				gc.progress[b.f.partition] = e.GetOffset() + 1
+			}
+			if gc.opts.AfterBatch != nil {
+				if err := gc.opts.AfterBatch(); err != nil {
+					return joined, handlerError{err}
+				}
 			}
 		case fe := <-gc.errc:
 			if gc.fetchers[fe.f.partition] != fe.f {

@@ -42,6 +42,7 @@ func commands() []command {
 		{"topics", "create, list, describe and delete topics", runTopics},
 		{"produce", "append records to a topic", runProduce},
 		{"consume", "print a partition's records, then follow new ones like tail -f", runConsume},
+		{"groups", "list and describe consumer groups: members, offsets, lag", runGroups},
 		{"bench", "measure produce and consume throughput and end-to-end latency", runBench},
 	}
 }

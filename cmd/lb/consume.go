@@ -19,10 +19,17 @@ const consumeHelp = `Print the records of one partition, then wait for new ones 
 
 Usage:
   lb consume TOPIC [--partition N] [--from earliest|latest|OFFSET] [flags]
+  lb consume TOPIC --group GROUP [--member ID] [flags]
 
 Stop with Ctrl-C, or pass --no-follow to stop at the end of the partition.
 If the connection to the broker drops, lb reconnects and goes on after the
 last record it printed: nothing is skipped or printed twice.
+
+With --group, lb joins a consumer group: the broker spreads the topic's
+partitions over the group's members, lb prints the records of the ones it
+gets (from the group's committed offsets) and commits its progress every
+--commit-interval, on every rebalance and when stopped. Records printed
+after the last commit may be printed again by the next owner of a partition.
 
 Output:
   plain  each record's value on its own line
@@ -35,6 +42,7 @@ Examples:
   lb consume orders                              all of partition 0, then follow
   lb consume orders --partition 2 --from latest  only new records
   lb consume orders --from 100 --no-follow --output json
+  lb consume orders --group billing              share orders with other members
 `
 
 func runConsume(ctx context.Context, e *env, args []string) error {
@@ -45,6 +53,7 @@ func runConsume(ctx context.Context, e *env, args []string) error {
 	noFollow := fs.Bool("no-follow", false, "stop at the end of the partition instead of waiting for new records")
 	output := fs.String("output", "plain", "output `FORMAT`: plain or json")
 	maxBytes := fs.Uint("max-bytes", 0, "largest read `BYTES` per batch from the broker (default: the broker's)")
+	gf := addGroupFlags(fs)
 	pos, err := e.parse(fs, u, args)
 	if err != nil {
 		return err
@@ -62,6 +71,13 @@ func runConsume(ctx context.Context, e *env, args []string) error {
 	}
 	if *partition > 1<<32-1 || *maxBytes > 1<<32-1 {
 		return u.fail("--partition and --max-bytes must fit in 32 bits")
+	}
+	if *gf.group != "" {
+		printEntry := printPlain
+		if *output == "json" {
+			printEntry = printJSON
+		}
+		return consumeGroup(ctx, e, u, fs, topic, gf, printEntry, uint32(*maxBytes))
 	}
 
 	c, err := e.dial(ctx)

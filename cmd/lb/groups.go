@@ -1,0 +1,180 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/logbroker/logbroker/pb"
+)
+
+const groupsUsage = `List and describe consumer groups.
+
+Usage:
+  lb groups list              list groups: topic, generation, member count
+  lb groups describe GROUP    show members, their partitions, committed offsets and lag
+
+A group's members share its topic's partitions; join one with:
+  lb consume TOPIC --group GROUP
+Run 'lb groups <subcommand> --help' for its flags.
+`
+
+func runGroups(ctx context.Context, e *env, args []string) error {
+	u := usage{name: "lb groups", line: "lb groups list|describe ...", text: groupsUsage}
+	if len(args) == 0 {
+		return u.fail("which one? list or describe")
+	}
+	switch args[0] {
+	case "list":
+		return groupsList(ctx, e, args[1:])
+	case "describe":
+		return groupsDescribe(ctx, e, args[1:])
+	case "-h", "-help", "--help":
+		fmt.Fprint(e.stdout, groupsUsage)
+		return errHelpShown
+	}
+	return u.fail(fmt.Sprintf("unknown subcommand %q: want list or describe", args[0]))
+}
+
+func groupsList(ctx context.Context, e *env, args []string) error {
+	u := usage{name: "lb groups list", line: "lb groups list", text: "List consumer groups, sorted by name.\n\nUsage:\n  lb groups list\n"}
+	fs := e.flagSet(u.name)
+	pos, err := e.parse(fs, u, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 0 {
+		return u.fail(fmt.Sprintf("takes no arguments, got %q", strings.Join(pos, " ")))
+	}
+	c, err := e.dial(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	rctx, cancel := e.withTimeout(ctx)
+	defer cancel()
+	resp, err := c.Broker().ListGroups(rctx, &pb.ListGroupsRequest{})
+	if err != nil {
+		return err
+	}
+	if len(resp.GetGroups()) == 0 {
+		fmt.Fprintln(e.stderr, "no consumer groups yet; start one with: lb consume TOPIC --group GROUP")
+		return nil
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "GROUP\tTOPIC\tGENERATION\tMEMBERS")
+	for _, g := range resp.GetGroups() {
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\n", g.GetGroup(), orDash(g.GetTopic()), g.GetGeneration(), len(g.GetMembers()))
+	}
+	return tw.Flush()
+}
+
+func groupsDescribe(ctx context.Context, e *env, args []string) error {
+	u := usage{
+		name: "lb groups describe",
+		line: "lb groups describe GROUP",
+		text: `Show a consumer group: its members and their partitions, and for each
+partition the committed offset and the lag.
+
+Usage:
+  lb groups describe GROUP
+
+COMMITTED is the next offset the group will read (what its members
+committed); "-" means nothing is committed and a member starts at the log
+start. NEXT is the offset the next record will get, and LAG = NEXT - COMMITTED
+the records not yet consumed (NEXT - LOG-START when nothing is committed).
+`,
+	}
+	fs := e.flagSet(u.name)
+	pos, err := e.parse(fs, u, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return u.fail(fmt.Sprintf("want one GROUP, got %d arguments", len(pos)))
+	}
+	name := pos[0]
+	c, err := e.dial(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	rctx, cancel := e.withTimeout(ctx)
+	defer cancel()
+	resp, err := c.Broker().ListGroups(rctx, &pb.ListGroupsRequest{})
+	if err != nil {
+		return err
+	}
+	var g *pb.GroupInfo
+	for _, x := range resp.GetGroups() {
+		if x.GetGroup() == name {
+			g = x
+		}
+	}
+	if g == nil {
+		return fmt.Errorf("group %q not found (see groups with: lb groups list)", name)
+	}
+	owner := map[uint32]string{}
+	for _, m := range g.GetMembers() {
+		for _, p := range m.GetPartitions() {
+			owner[p] = m.GetMemberId()
+		}
+	}
+	n := len(g.GetMembers())
+	fmt.Fprintf(e.stdout, "group %s: topic %s, generation %d, %d %s\n", g.GetGroup(), orDash(g.GetTopic()), g.GetGeneration(), n, plural(n, "member"))
+	if g.GetTopic() == "" {
+		return nil
+	}
+	fetched, err := c.Broker().FetchOffsets(rctx, &pb.FetchOffsetsRequest{Group: name, Topic: g.GetTopic()})
+	if err != nil {
+		return err
+	}
+	committed := map[uint32]uint64{}
+	for _, o := range fetched.GetOffsets() {
+		committed[o.GetPartition()] = o.GetOffset()
+	}
+	offs, err := c.GetOffsets(rctx, g.GetTopic())
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "PARTITION\tMEMBER\tCOMMITTED\tNEXT\tLAG")
+	var total uint64
+	for _, o := range offs {
+		p := o.GetPartition()
+		com, lag := "-", lagOf(o, committed, p)
+		if c, ok := committed[p]; ok {
+			com = strconv.FormatUint(c, 10)
+		}
+		total += lag
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%d\n", p, orDash(owner[p]), com, o.GetNextOffset(), lag)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "total lag %d\n", total)
+	return nil
+}
+
+// lagOf is next_offset - committed: the records the group has not consumed.
+// With nothing committed a member starts at the log start. A committed
+// offset past the end (the topic was made again) counts as no lag.
+func lagOf(o *pb.PartitionOffsets, committed map[uint32]uint64, p uint32) uint64 {
+	from, ok := committed[p]
+	if !ok {
+		from = o.GetLogStartOffset()
+	}
+	if from >= o.GetNextOffset() {
+		return 0
+	}
+	return o.GetNextOffset() - from
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
