@@ -15,17 +15,20 @@ import (
 // moment while committers commit increasing offsets for several groups, one
 // of them with a live member's generation, restarts it and checks, for
 // every group:
+//
 //   - the committed offset is at least the last acknowledged commit and at
 //     most the last one attempted (an acknowledged commit is never lost);
+//
 //   - every partition holds the same value (a commit of several partitions
 //     is all or nothing);
+//
 //   - a member joining after the restart gets a higher generation than any
 //     handed out before it (generations never repeat, so a member fenced
 //     before a crash stays fenced).
 //
-//	short: 10 cycles, kill 50-500 ms in
-//	long:  LOGBROKER_LONG=1, 200 cycles
-//	knobs: LOGBROKER_GROUP_CRASH_CYCLES
+//     short: 10 cycles, kill 50-500 ms in
+//     long:  LOGBROKER_LONG=1, 200 cycles
+//     knobs: LOGBROKER_GROUP_CRASH_CYCLES
 func TestGroupCommitsSurviveSIGKILL(t *testing.T) {
 	const (
 		topic      = "events"
