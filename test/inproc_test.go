@@ -9,6 +9,7 @@ import (
 	"net"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -43,6 +44,30 @@ type inproc struct {
 	conn   *grpc.ClientConn
 	client pb.BrokerServiceClient
 	up     bool
+
+	logs *logCapture // every warning and error the broker logged
+}
+
+// logCapture keeps the log lines written to it. Safe for concurrent use.
+type logCapture struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (l *logCapture) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.lines = append(l.lines, string(p))
+	return len(p), nil
+}
+
+// take returns the lines logged since the last take.
+func (l *logCapture) take() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := l.lines
+	l.lines = nil
+	return out
 }
 
 // inprocConfig adjusts a broker before it starts.
@@ -52,7 +77,7 @@ type inprocConfig func(*partition.Config, *server.Options)
 // "/data", when a config sets one) and stops it when the test ends.
 func startInproc(t testing.TB, configs ...inprocConfig) *inproc {
 	t.Helper()
-	b := &inproc{t: t}
+	b := &inproc{t: t, logs: &logCapture{}}
 	for _, c := range configs {
 		c(&b.cfg, &b.opts)
 	}
@@ -62,7 +87,8 @@ func startInproc(t testing.TB, configs ...inprocConfig) *inproc {
 		b.dir = "/data"
 	}
 	// Warnings and errors of the broker land in the test's log.
-	b.cfg.Logger = zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel).With().Timestamp().Logger()
+	w := zerolog.MultiLevelWriter(zerolog.NewTestWriter(t), b.logs)
+	b.cfg.Logger = zerolog.New(w).Level(zerolog.WarnLevel).With().Timestamp().Logger()
 	b.start()
 	t.Cleanup(b.stop)
 	return b
@@ -118,7 +144,9 @@ func (b *inproc) stopServer() {
 	if err := b.srv.Stop(ctx); err != nil {
 		t.Errorf("server Stop: %v", err)
 	}
-	if err := <-b.served; err != nil {
+	// A Stop that comes before the Serve goroutine got going makes Serve
+	// return ErrServerStopped; TestServeAfterStop holds that case.
+	if err := <-b.served; err != nil && !errors.Is(err, grpc.ErrServerStopped) {
 		t.Errorf("Serve: %v", err)
 	}
 	b.conn.Close()
