@@ -234,10 +234,16 @@ func malformedCases(maxRecord, maxParts int) []malformedCase {
 
 	// Consumer groups
 	commit := func(r *pb.CommitOffsetsRequest) func(context.Context, pb.BrokerServiceClient) error {
-		return func(ctx context.Context, c pb.BrokerServiceClient) error { _, err := c.CommitOffsets(ctx, r); return err }
+		return func(ctx context.Context, c pb.BrokerServiceClient) error {
+			_, err := c.CommitOffsets(ctx, r)
+			return err
+		}
 	}
 	fetch := func(r *pb.FetchOffsetsRequest) func(context.Context, pb.BrokerServiceClient) error {
-		return func(ctx context.Context, c pb.BrokerServiceClient) error { _, err := c.FetchOffsets(ctx, r); return err }
+		return func(ctx context.Context, c pb.BrokerServiceClient) error {
+			_, err := c.FetchOffsets(ctx, r)
+			return err
+		}
 	}
 	join := func(r *pb.JoinGroupRequest) func(context.Context, pb.BrokerServiceClient) error {
 		return func(ctx context.Context, c pb.BrokerServiceClient) error {
