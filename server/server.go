@@ -171,9 +171,10 @@ func (s *Server) refused(method string) bool {
 // GRPC is the underlying server, for registering further services.
 func (s *Server) GRPC() *grpc.Server { return s.grpc }
 
-// Serve accepts connections on lis until Stop; it returns nil after Stop.
+// Serve accepts connections on lis until Stop; it returns nil after Stop,
+// also when Stop came first.
 func (s *Server) Serve(lis net.Listener) error {
-	if err := s.grpc.Serve(lis); err != nil {
+	if err := s.grpc.Serve(lis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
 		return fmt.Errorf("server: serve %s: %w", lis.Addr(), err)
 	}
 	return nil

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net"
 	"strings"
 	"time"
 
@@ -44,6 +45,7 @@ type config struct {
 	logLevel        levelFlag
 	logFormat       formatFlag
 	shutdownTimeout time.Duration
+	metricsAddr     string
 	version         bool
 }
 
@@ -69,6 +71,7 @@ func parseFlags(args []string, lookupEnv func(string) (string, bool), out io.Wri
 	fs.Var(&c.logLevel, "log-level", "debug, info, warn or error")
 	fs.Var(&c.logFormat, "log-format", "console or json")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long SIGINT/SIGTERM waits for in-flight calls")
+	fs.StringVar(&c.metricsAddr, "metrics-addr", "", "`address` serving /metrics and /debug/pprof over HTTP (empty: off)")
 	fs.BoolVar(&c.version, "version", false, "print version and build information, then exit")
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
@@ -122,6 +125,11 @@ func (c config) check() error {
 		return usagef("--max-partitions %d must be 1 to %d", c.maxPartitions, uint32(math.MaxUint32))
 	case c.shutdownTimeout <= 0:
 		return usagef("--shutdown-timeout %s must be positive", c.shutdownTimeout)
+	}
+	if c.metricsAddr != "" {
+		if _, _, err := net.SplitHostPort(c.metricsAddr); err != nil {
+			return usagef("--metrics-addr %q: want host:port", c.metricsAddr)
+		}
 	}
 	return nil
 }

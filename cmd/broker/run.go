@@ -18,6 +18,7 @@ import (
 	"github.com/logbroker/logbroker/partition"
 	"github.com/logbroker/logbroker/partition/group"
 	"github.com/logbroker/logbroker/server"
+	"github.com/logbroker/logbroker/server/metrics"
 )
 
 // version is set at build time with -ldflags "-X main.version=v1.2.3";
@@ -41,45 +42,94 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	log := newLogger(cfg, stderr)
 
-	reg, err := partition.Open(cfg.dataDir, cfg.partitionConfig(log))
+	// Listen first and serve health (NOT_SERVING) while storage recovers,
+	// which can take a while after a crash: orchestrators see the broker
+	// alive but not ready, and operators can scrape it meanwhile.
+	ms, err := listenMetrics(cfg)
 	if err != nil {
-		return fmt.Errorf("data dir %s: %w", cfg.dataDir, err)
+		return err
 	}
-	groups, err := group.Open(cfg.dataDir, group.Config{Topics: reg, Logger: log})
-	if err != nil {
-		return errors.Join(fmt.Errorf("consumer groups in %s: %w", cfg.dataDir, err), closeRegistry(reg))
-	}
-	st := storage{reg: reg, groups: groups}
 	lis, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
-		return errors.Join(fmt.Errorf("listen on %s: %w", cfg.addr, err), st.close())
+		ms.stop()
+		return fmt.Errorf("listen on %s: %w", cfg.addr, err)
 	}
-	eff := reg.Config()
+	var pend pending
 	srv, err := server.New(server.Options{
-		Registry:       server.FromRegistry(reg),
-		Groups:         groups,
+		Registry:       &pend,
+		Groups:         &pend,
 		Logger:         log,
-		MaxRecordBytes: eff.MaxRecordBytes,
-		MaxPartitions:  eff.MaxPartitions,
+		MaxRecordBytes: cfg.maxRecordBytes, // check() made these what storage uses
+		MaxPartitions:  uint32(cfg.maxPartitions),
+		Metrics:        ms.metrics(),
+		Starting:       true,
 	})
 	if err != nil {
 		lis.Close()
-		return errors.Join(err, st.close())
+		ms.stop()
+		return err
 	}
-	logStart(log, lis.Addr(), cfg, reg.Recovery())
-
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return srv.Serve(lis) })
+	g.Go(ms.serve)
+	log.Info().Str("addr", lis.Addr().String()).Str("metrics_addr", ms.addr()).Str("data_dir", cfg.dataDir).
+		Msg("recovering data directory; health NOT_SERVING until done")
+	testHookRecovering(lis.Addr(), ms.addr())
+
+	st, err := openStorage(cfg, log, ms.metrics())
+	if err != nil {
+		stopServing(srv, ms, cfg.shutdownTimeout)
+		return errors.Join(err, g.Wait())
+	}
+	pend.set(st)
+	rec := st.reg.Recovery()
+	ms.metrics().SetStorage(st.reg)
+	ms.metrics().SetRecovery(rec)
+	if gctx.Err() == nil { // no signal during recovery
+		srv.Ready()
+	}
+	logStart(log, lis.Addr(), ms.addr(), cfg, rec)
+
 	g.Go(func() error {
-		<-gctx.Done() // a signal, or Serve failed
-		return shutdown(log, srv, st, cfg.shutdownTimeout)
+		<-gctx.Done() // a signal, or a server failed
+		return shutdown(log, srv, ms, st, cfg.shutdownTimeout)
 	})
 	return g.Wait()
+}
+
+// testHookRecovering runs once the listeners are up, before storage opens.
+var testHookRecovering = func(grpcAddr net.Addr, metricsAddr string) {}
+
+// openStorage opens the partitions (crash recovery happens here) and the
+// consumer groups on the data directory.
+func openStorage(cfg config, log zerolog.Logger, m *metrics.Metrics) (storage, error) {
+	pcfg := cfg.partitionConfig(log)
+	if m != nil { // a nil *Metrics in the interface would still be called
+		pcfg.Observer = m
+	}
+	reg, err := partition.Open(cfg.dataDir, pcfg)
+	if err != nil {
+		return storage{}, fmt.Errorf("data dir %s: %w", cfg.dataDir, err)
+	}
+	groups, err := group.Open(cfg.dataDir, group.Config{Topics: reg, Logger: log})
+	if err != nil {
+		return storage{}, errors.Join(fmt.Errorf("consumer groups in %s: %w", cfg.dataDir, err), closeRegistry(reg))
+	}
+	return storage{reg: reg, api: server.FromRegistry(reg), groups: groups}, nil
+}
+
+// stopServing ends the listeners after a failed start.
+func stopServing(srv *server.Server, ms *metricsServer, timeout time.Duration) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	_ = srv.Stop(ctx) // nothing is in flight: every call was refused
+	ms.stop()
 }
 
 // storage is what the daemon opens on the data directory.
 type storage struct {
 	reg    *partition.Registry
+	api    server.Registry // reg as the server sees it
 	groups *group.Coordinator
 }
 
@@ -95,9 +145,10 @@ func (s storage) close() error {
 
 // shutdown stops the server within timeout (health NOT_SERVING, no new
 // calls, in-flight calls finish, streams end), then closes storage, which
-// syncs and writes the clean-shutdown marker. A server that needed to be cut
-// off is only a warning: storage closing cleanly is what keeps the data.
-func shutdown(log zerolog.Logger, srv *server.Server, st storage, timeout time.Duration) error {
+// syncs and writes the clean-shutdown marker, then the metrics listener, so
+// that the stop can be watched. A server that needed to be cut off is only a
+// warning: storage closing cleanly is what keeps the data.
+func shutdown(log zerolog.Logger, srv *server.Server, ms *metricsServer, st storage, timeout time.Duration) error {
 	start := time.Now()
 	log.Info().Dur("timeout_ms", timeout).Msg("shutting down")
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
@@ -105,7 +156,9 @@ func shutdown(log zerolog.Logger, srv *server.Server, st storage, timeout time.D
 	if err := srv.Stop(ctx); err != nil {
 		log.Warn().Err(err).Msg("in-flight calls cut off at the shutdown timeout")
 	}
-	if err := st.close(); err != nil {
+	err := st.close()
+	ms.stop()
+	if err != nil {
 		return err
 	}
 	log.Info().Dur("took_ms", time.Since(start)).Msg("broker stopped")
@@ -119,9 +172,25 @@ func closeRegistry(reg *partition.Registry) error {
 	return nil
 }
 
-func logStart(log zerolog.Logger, addr net.Addr, cfg config, rec partition.RecoveryStats) {
+// slowRecovery is how long opening the data directory may take before the
+// start is worth a warning even when nothing needed repair.
+const slowRecovery = 5 * time.Second
+
+func logStart(log zerolog.Logger, addr net.Addr, metricsAddr string, cfg config, rec partition.RecoveryStats) {
+	if rec.ScannedSegments > 0 || rec.TruncatedBytes > 0 || rec.Duration > slowRecovery {
+		// Per-partition details (which tail was cut) are in storage's own
+		// warnings, each with its topic and partition.
+		log.Warn().
+			Bool("clean", rec.Clean).
+			Int("scanned_segments", rec.ScannedSegments).
+			Int64("scanned_bytes", rec.ScannedBytes).
+			Int64("truncated_bytes", rec.TruncatedBytes).
+			Dur("recovery_ms", rec.Duration).
+			Msg("recovery scanned or repaired the log, or was slow")
+	}
 	log.Info().
 		Str("addr", addr.String()).
+		Str("metrics_addr", metricsAddr).
 		Str("data_dir", cfg.dataDir).
 		Str("fsync", cfg.fsync.String()).
 		Bool("clean", rec.Clean).

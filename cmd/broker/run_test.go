@@ -221,8 +221,11 @@ func TestRunStartErrors(t *testing.T) {
 		args    []string
 		wantMsg string
 	}{
-		{"data dir is a file", []string{"--data-dir", file}, file},
-		{"data dir in use", []string{"--data-dir", locked}, "in use by another broker"},
+		// The listeners come up before storage opens: a free port lets the
+		// storage error show.
+		{"data dir is a file", []string{"--data-dir", file, "--addr", "127.0.0.1:0"}, file},
+		{"data dir in use", []string{"--data-dir", locked, "--addr", "127.0.0.1:0"}, "in use by another broker"},
+		{"metrics address in use", []string{"--data-dir", listenDir, "--addr", "127.0.0.1:0", "--metrics-addr", busy.Addr().String()}, "metrics: listen on " + busy.Addr().String()},
 		{"address in use", []string{"--data-dir", listenDir, "--addr", busy.Addr().String()}, "listen on " + busy.Addr().String()},
 		{"bad address", []string{"--data-dir", listenDir, "--addr", "127.0.0.1:http-nope"}, "listen on 127.0.0.1:http-nope"},
 	}
