@@ -127,6 +127,14 @@ func TestConsumeGroup(t *testing.T) {
 	if !strings.Contains(errOut.String(), "member m of group g, generation 1: partitions [0 1]") {
 		t.Errorf("stderr does not report the assignment:\n%s", errOut.String())
 	}
+	// The member's stream ends with lb; the broker sees it end a moment later.
+	deadline = time.Now().Add(30 * time.Second)
+	for !strings.Contains(lbAt(t, addr, "", "groups", "list").stdout, "2           0") {
+		if time.Now().After(deadline) {
+			t.Fatal("the member did not leave after lb stopped")
+		}
+		time.Sleep(time.Millisecond)
+	}
 	lbAt(t, addr, "", "groups", "describe", "g").want(t, exitOK,
 		"group g: topic t, generation 2, 0 members\n"+
 			"PARTITION  MEMBER  COMMITTED  NEXT  LAG\n"+
