@@ -20,7 +20,7 @@ PORT="${KAFKA_PORT:-19092}"; CPORT="${KAFKA_CONTROLLER_PORT:-19093}"
 if [ "${QUICK:-0}" = 1 ]; then
   N_100=300000; N_1K=100000; N_E2E=2000
 else
-  N_100="${N_100:-5000000}"; N_1K="${N_1K:-1000000}"; N_E2E="${N_E2E:-10000}"
+  N_100="${N_100:-1000000}"; N_1K="${N_1K:-200000}"; N_E2E="${N_E2E:-10000}"
 fi
 K="$TOOLS/kafka"; LIBS="$K/libs"; OUT="$BENCH_DIR/results/kafka"
 mkdir -p "$K" "$OUT"

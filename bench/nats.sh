@@ -16,8 +16,8 @@ PORT="${NATS_PORT:-14222}"
 if [ "${QUICK:-0}" = 1 ]; then
   N_100=200000; N_1K=100000; N_SYNC=5000; N_ALWAYS=20000; N_ALWAYS_SYNC=2000
 else
-  N_100="${N_100:-2000000}"; N_1K="${N_1K:-500000}"; N_SYNC="${N_SYNC:-30000}"
-  N_ALWAYS="${N_ALWAYS:-100000}"; N_ALWAYS_SYNC="${N_ALWAYS_SYNC:-10000}"
+  N_100="${N_100:-1000000}"; N_1K="${N_1K:-300000}"; N_SYNC="${N_SYNC:-20000}"
+  N_ALWAYS="${N_ALWAYS:-10000}"; N_ALWAYS_SYNC="${N_ALWAYS_SYNC:-2000}"
 fi
 OUT="$BENCH_DIR/results/nats"; mkdir -p "$OUT"
 NATS=("$TOOLS/bin/nats" -s "nats://127.0.0.1:$PORT")
@@ -78,7 +78,7 @@ CONF
       # catch-up reads of the stream it wrote, with an ordered consumer
       s=$(nb pub-fast-100B js pub fast "${S[@]}" --create --batch=1000 --msgs="$N_100" --size=100 benchsub); record produce-100B "$s" 100
       s=$(nb ordered-100B js ordered --msgs="$N_100" --size=100); record consume-100B "$s" 100
-      s=$(nb pub-async-100B js pub async "${S[@]}" --batch=1000 --msgs="$N_100" --size=100 benchsub); record produce-100B-async "$s" 100
+      s=$(nb pub-async-100B js pub async "${S[@]}" --batch=1000 --msgs="$N_1K" --size=100 benchsub); record produce-100B-async "$s" 100
       s=$(nb pub-fast-1KiB js pub fast "${S[@]}" --batch=1000 --msgs="$N_1K" --size=1024 benchsub); record produce-1KiB "$s" 1024
       # one message per request, each waiting for its ack: publish latency
       s=$(nb pub-sync-100B js pub sync "${S[@]}" --msgs="$N_SYNC" --size=100 benchsub); record publish-sync "$s" 100
