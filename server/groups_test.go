@@ -180,6 +180,7 @@ func TestGroupErrorsOverGRPC(t *testing.T) {
 		{"unknown topic", commit("g", "nope", 0, &pb.PartitionOffset{Partition: 0}), codes.NotFound, "nope"},
 		{"bad group name", commit("a b", "t", 0), codes.InvalidArgument, "a b"},
 		{"fetch bad topic name", fetchErr(h, ctx, "g", ""), codes.InvalidArgument, "topic"},
+		{"fetch unknown topic", fetchErr(h, ctx, "g", "nope"), codes.NotFound, "nope"},
 		{"join unknown topic", joinErr(h, ctx, "g2", "nope", ""), codes.NotFound, "nope"},
 		{"join bad member ID", joinErr(h, ctx, "g2", "t", "x/y"), codes.InvalidArgument, "x/y"},
 		{"join another topic than the members'", joinErr(h, ctx, "g", "u", ""), codes.FailedPrecondition, "\"t\""},

@@ -7,6 +7,9 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
 	"github.com/logbroker/logbroker/pb"
 )
 
@@ -128,6 +131,10 @@ the records not yet consumed (NEXT - LOG-START when nothing is committed).
 		return nil
 	}
 	fetched, err := c.Broker().FetchOffsets(rctx, &pb.FetchOffsetsRequest{Group: name, Topic: g.GetTopic()})
+	if status.Code(err) == codes.NotFound {
+		fmt.Fprintf(e.stdout, "topic %s does not exist (deleted?): no offsets or lag to show\n", g.GetTopic())
+		return nil
+	}
 	if err != nil {
 		return err
 	}

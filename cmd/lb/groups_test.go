@@ -91,6 +91,16 @@ func TestGroupsListAndDescribe(t *testing.T) {
 			"2          m1      -          0     0\n"+
 			"total lag 6\n")
 	lbAt(t, addr, "", "groups", "describe", "nope").wantErr(t, exitError, `group "nope" not found`)
+
+	// A deleted topic leaves the group (and its offsets) behind.
+	if _, err := c.Broker().CommitOffsets(ctx, &pb.CommitOffsetsRequest{Group: "old", Topic: "t",
+		Offsets: []*pb.PartitionOffset{{Partition: 0, Offset: 1}}}); err != nil {
+		t.Fatal(err)
+	}
+	lbAt(t, addr, "", "topics", "delete", "t").want(t, exitOK, "deleted topic t\n")
+	lbAt(t, addr, "", "groups", "describe", "old").want(t, exitOK,
+		"group old: topic t, generation 0, 0 members\n"+
+			"topic t does not exist (deleted?): no offsets or lag to show\n")
 }
 
 // TestConsumeGroup runs lb consume --group until it has printed every

@@ -253,13 +253,18 @@ func (c *Coordinator) Commit(ctx context.Context, group, topic string, generatio
 }
 
 // Fetch returns the committed offsets of topic for group, ascending by
-// partition; partitions never committed are absent. An unknown group has none.
+// partition; partitions never committed are absent. An unknown group has
+// none; an unknown topic is ErrUnknownTopic (offsets kept for a deleted topic
+// show again if it is made again).
 func (c *Coordinator) Fetch(ctx context.Context, group, topic string) ([]PartitionOffset, error) {
 	if err := validateName("group", group); err != nil {
 		return nil, err
 	}
 	if err := validateName("topic", topic); err != nil {
 		return nil, err
+	}
+	if _, ok := c.partitions(topic); !ok {
+		return nil, fmt.Errorf("%w: %q (group %q)", ErrUnknownTopic, topic, group)
 	}
 	g, err := c.group(group, false)
 	if err != nil || g == nil {

@@ -429,6 +429,9 @@ func TestRequestErrors(t *testing.T) {
 	if _, err := c.Fetch(ctx, "a/b", "t"); !errors.Is(err, ErrInvalidName) {
 		t.Errorf("Fetch with a bad group name: %v", err)
 	}
+	if _, err := c.Fetch(ctx, "g", "nope"); !errors.Is(err, ErrUnknownTopic) {
+		t.Errorf("Fetch of an unknown topic: %v, want ErrUnknownTopic", err)
+	}
 	infos, err := c.List(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -552,6 +555,9 @@ func TestRegistryIgnoresGroupsDir(t *testing.T) {
 	}
 	if _, err := reg.CreateTopic(context.Background(), "g", 1); err != nil {
 		t.Errorf("a topic named like a group: %v", err)
+	}
+	if _, err := reg.CreateTopic(context.Background(), "t", 1); err != nil {
+		t.Fatal(err)
 	}
 	c2 := open(t, dir, reg, nil)
 	if got, err := c2.Fetch(context.Background(), "g", "t"); err != nil || len(got) != 1 {
