@@ -116,6 +116,13 @@ const (
 
 // startPartition starts the actor that owns l.
 func startPartition(topic string, id uint32, l *Log, cfg *Config) *Partition {
+	p := newPartition(topic, id, l, cfg)
+	p.loop = actor.Start(p.run)
+	return p
+}
+
+// newPartition builds the actor's state without starting its goroutine.
+func newPartition(topic string, id uint32, l *Log, cfg *Config) *Partition {
 	p := &Partition{
 		topic:   topic,
 		id:      id,
@@ -132,7 +139,6 @@ func startPartition(topic string, id uint32, l *Log, cfg *Config) *Partition {
 		subs:    make(map[*Subscription]struct{}),
 	}
 	p.stats.publish(l)
-	p.loop = actor.Start(p.run)
 	return p
 }
 
@@ -397,18 +403,17 @@ drain:
 func (p *Partition) answer(batch []*appendReq, base uint64, err error) {
 	next := base
 	for _, r := range batch {
-		if r.reply == nil {
-			if err != nil {
-				p.log.Warn().Err(err).Int("records", r.count).Msg("dropped an acks=none write")
-			}
-			continue
-		}
-		if err != nil {
+		first := next
+		next += uint64(r.count) // acks=none records hold offsets too
+		switch {
+		case r.reply == nil && err != nil:
+			p.log.Warn().Err(err).Int("records", r.count).Msg("dropped an acks=none write")
+		case r.reply == nil:
+		case err != nil:
 			r.reply <- appendResult{err: err}
-			continue
+		default:
+			r.reply <- appendResult{base: first, last: next - 1}
 		}
-		r.reply <- appendResult{base: next, last: next + uint64(r.count) - 1}
-		next += uint64(r.count)
 	}
 }
 

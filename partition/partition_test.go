@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/logbroker/logbroker/actor"
 	"github.com/logbroker/logbroker/segment"
 )
 
@@ -349,5 +350,56 @@ func TestStatsAndObserver(t *testing.T) {
 	defer obs.mu.Unlock()
 	if obs.frames != 100 || obs.records != 200 || obs.syncs == 0 {
 		t.Fatalf("observer saw %d frames, %d records, %d syncs; want 100, 200, >0", obs.frames, obs.records, obs.syncs)
+	}
+}
+
+// TestMixedAcksInOneGroupCommit puts acks=none and acked appends in one group
+// commit: acknowledged offsets must be where the records really are.
+func TestMixedAcksInOneGroupCommit(t *testing.T) {
+	cfg, err := testConfig().withDefaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, _, _, err := openLog(t.TempDir(), &cfg, segment.NewFileCache(cfg.FS, 16), cfg.Logger, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The actor is not running yet: queue everything, then run one group
+	// commit by hand, so all requests certainly share it.
+	p := newPartition("t", 0, l, &cfg)
+	var reqs []*appendReq
+	for i := 0; i < 6; i++ {
+		req, err := p.encode([]Record{{Value: value(2 * i)}, {Value: value(2*i + 1)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i%2 == 1 {
+			req.reply = make(chan appendResult, 1)
+		}
+		reqs = append(reqs, req)
+		if i > 0 {
+			p.appendc <- req
+		}
+	}
+	p.handleAppends(reqs[0])
+	p.loop = actor.Start(p.run)
+	defer p.stop()
+	for i, req := range reqs {
+		if req.reply == nil {
+			continue
+		}
+		res := <-req.reply
+		if res.err != nil || res.base != uint64(2*i) || res.last != uint64(2*i+1) {
+			t.Fatalf("request %d acked at %d..%d (%v), want %d..%d", i, res.base, res.last, res.err, 2*i, 2*i+1)
+		}
+	}
+	got := readAll(t, p, 0, 0)
+	if len(got) != 12 {
+		t.Fatalf("read %d records, want 12", len(got))
+	}
+	for i, r := range got {
+		if !bytes.Equal(r.Value, value(i)) {
+			t.Fatalf("offset %d holds %q", i, r.Value)
+		}
 	}
 }
