@@ -23,6 +23,10 @@ import (
 // at start means the last run crashed and active segments need a scan.
 const cleanMarker = ".clean-shutdown"
 
+// GroupsDir is the data directory's subdirectory for consumer-group offsets;
+// discovery passes over it quietly.
+const GroupsDir = "__groups"
+
 // deletedPrefix marks partition directories of a topic being deleted; start-up
 // finishes the job.
 const deletedPrefix = ".deleted-"
@@ -135,7 +139,9 @@ func (r *Registry) discover() (map[string]*topic, error) {
 		}
 		t, p, ok := splitPartitionDir(name)
 		if !ok {
-			r.log.Warn().Str("dir", name).Msg("ignoring directory that is not <topic>-<partition>")
+			if name != GroupsDir {
+				r.log.Warn().Str("dir", name).Msg("ignoring directory that is not <topic>-<partition>")
+			}
 			continue
 		}
 		if p+1 > counts[t] {

@@ -22,7 +22,7 @@ import (
 // Dir is the directory under the data directory that holds the offsets
 // files. It has no "-<n>" suffix, so the partition registry never takes it
 // for a partition.
-const Dir = "__groups"
+const Dir = partition.GroupsDir
 
 // Topics is what the coordinator needs to know about topics;
 // *partition.Registry has it.
