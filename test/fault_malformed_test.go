@@ -269,9 +269,7 @@ func malformedCases(maxRecord, maxParts int) []malformedCase {
 	add("CommitOffsets partition 2 of 2", nf, commit(&pb.CommitOffsetsRequest{Group: "g", Topic: "keep", Offsets: []*pb.PartitionOffset{{Partition: 2, Offset: 1}}}))
 	add("CommitOffsets partition max", nf, commit(&pb.CommitOffsetsRequest{Group: "g", Topic: "keep", Offsets: []*pb.PartitionOffset{{Partition: math.MaxUint32}}}))
 	add("CommitOffsets stale generation", codes.FailedPrecondition, commit(&pb.CommitOffsetsRequest{Group: "g2", Topic: "keep", Generation: 99, Offsets: []*pb.PartitionOffset{{Partition: 0, Offset: 1}}}))
-	cs = append(cs, malformedCase{"FetchOffsets unknown topic", fetch(&pb.FetchOffsetsRequest{Group: "g", Topic: "nope"}), nf,
-		"BUG partition/group/coordinator.go:257 Fetch checks only the topic's name, not that it exists: " +
-			"FetchOffsets{group: g, topic: nope} answers OK with no offsets where API.md says NOT_FOUND for an unknown topic"})
+	add("FetchOffsets unknown topic", nf, fetch(&pb.FetchOffsetsRequest{Group: "g", Topic: "nope"}))
 	add("ListGroups", ok, func(ctx context.Context, c pb.BrokerServiceClient) error {
 		_, err := c.ListGroups(ctx, &pb.ListGroupsRequest{})
 		return err
