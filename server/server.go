@@ -111,7 +111,7 @@ type Server struct {
 	grpc   *grpc.Server
 	health *health.Server
 	log    zerolog.Logger
-	// metrics mirrors health; nil when off.
+	// metrics counts calls and mirrors health; nil when off.
 	metrics *metrics.Metrics
 	// starting refuses BrokerService calls until Ready.
 	starting atomic.Bool
@@ -129,20 +129,13 @@ func New(opts Options) (*Server, error) {
 	}
 	s := &Server{health: health.NewServer(), log: opts.Logger, metrics: opts.Metrics}
 	s.stopping, s.stop = context.WithCancel(context.Background())
-	unary := []grpc.UnaryServerInterceptor{s.unaryInterceptor}
-	stream := []grpc.StreamServerInterceptor{s.streamInterceptor}
-	if m := opts.Metrics; m != nil {
-		// Outermost, so that the metrics see the code the client gets.
-		unary = append([]grpc.UnaryServerInterceptor{m.UnaryInterceptor()}, unary...)
-		stream = append([]grpc.StreamServerInterceptor{m.StreamInterceptor()}, stream...)
-	}
 	s.grpc = grpc.NewServer(
 		grpc.ForceServerCodecV2(newCodec()),
 		grpc.MaxRecvMsgSize(opts.MaxRecvMsgBytes),
 		grpc.KeepaliveParams(opts.Keepalive),
 		grpc.KeepaliveEnforcementPolicy(opts.KeepalivePolicy),
-		grpc.ChainUnaryInterceptor(unary...),
-		grpc.ChainStreamInterceptor(stream...),
+		grpc.ChainUnaryInterceptor(s.unaryInterceptor),
+		grpc.ChainStreamInterceptor(s.streamInterceptor),
 	)
 	pb.RegisterBrokerServiceServer(s.grpc, &service{opts: opts, reg: opts.Registry, stopping: s.stopping})
 	healthpb.RegisterHealthServer(s.grpc, s.health)
@@ -222,7 +215,9 @@ func (s *Server) unaryInterceptor(ctx context.Context, req any, info *grpc.Unary
 		if r := recover(); r != nil {
 			err = s.panicked(info.FullMethod, r)
 		}
-		s.logRPC(info.FullMethod, req, start, err)
+		took := time.Since(start)
+		s.metrics.ObserveUnary(info.FullMethod, req, took, err)
+		s.logRPC(info.FullMethod, req, took, err)
 	}()
 	if s.refused(info.FullMethod) {
 		return nil, errStarting
@@ -240,7 +235,8 @@ func (s *Server) streamInterceptor(srv any, ss grpc.ServerStream, info *grpc.Str
 		if r := recover(); r != nil {
 			err = s.panicked(info.FullMethod, r)
 		}
-		s.logRPC(info.FullMethod, st.first, start, err)
+		s.metrics.ObserveStream(info.FullMethod, err)
+		s.logRPC(info.FullMethod, st.first, time.Since(start), err)
 	}()
 	if s.refused(info.FullMethod) {
 		return errStarting
@@ -282,7 +278,7 @@ type partitionRequest interface {
 // topicRequest is a request about one topic (offsets, groups).
 type topicRequest interface{ GetTopic() string }
 
-func (s *Server) logRPC(method string, req any, start time.Time, err error) {
+func (s *Server) logRPC(method string, req any, took time.Duration, err error) {
 	code := status.Code(err)
 	ev := s.log.Debug()
 	switch code {
@@ -300,5 +296,5 @@ func (s *Server) logRPC(method string, req any, start time.Time, err error) {
 	case topicRequest:
 		ev = ev.Str("topic", r.GetTopic())
 	}
-	ev.Str("method", method).Str("code", code.String()).Dur("took_ms", time.Since(start)).Err(err).Msg("rpc")
+	ev.Str("method", method).Str("code", code.String()).Dur("took_ms", took).Err(err).Msg("rpc")
 }

@@ -1,13 +1,11 @@
 package metrics
 
 import (
-	"context"
 	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -29,13 +27,28 @@ type methodStats struct {
 	calls           [numCodes]atomic.Uint64
 }
 
+// method finds fullMethod's counters. The map is copy-on-write: a call
+// reads it without a lock (a plain map read, cheaper than sync.Map's);
+// the first call of a method takes methodsMu and publishes a new map.
 func (m *Metrics) method(fullMethod string) *methodStats {
-	if v, ok := m.methods.Load(fullMethod); ok {
-		return v.(*methodStats)
+	if ms, ok := (*m.methods.Load())[fullMethod]; ok {
+		return ms
+	}
+	m.methodsMu.Lock()
+	defer m.methodsMu.Unlock()
+	old := *m.methods.Load()
+	if ms, ok := old[fullMethod]; ok {
+		return ms
+	}
+	next := make(map[string]*methodStats, len(old)+1)
+	for k, v := range old {
+		next[k] = v
 	}
 	svc, name := splitMethod(fullMethod)
-	v, _ := m.methods.LoadOrStore(fullMethod, &methodStats{service: svc, method: name})
-	return v.(*methodStats)
+	ms := &methodStats{service: svc, method: name}
+	next[fullMethod] = ms
+	m.methods.Store(&next)
+	return ms
 }
 
 // splitMethod splits "/pkg.Service/Method".
@@ -55,35 +68,30 @@ func (m *Metrics) count(fullMethod string, err error) {
 	m.method(fullMethod).calls[c].Add(1)
 }
 
-// UnaryInterceptor counts calls by method and code and times Produce. Put
-// it first in the chain so it sees the code that the client gets.
-func (m *Metrics) UnaryInterceptor() grpc.UnaryServerInterceptor {
-	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-		if info.FullMethod != pb.BrokerService_Produce_FullMethodName {
-			resp, err := handler(ctx, req)
-			m.count(info.FullMethod, err)
-			return resp, err
-		}
-		start := time.Now()
-		resp, err := handler(ctx, req)
-		took := time.Since(start)
+// ObserveUnary counts a unary call by method and code, and times it when
+// it is a Produce. Call it from the server's unary interceptor, after
+// panics are turned into errors, with the time the call took (the
+// interceptor takes it anyway for its log line).
+func (m *Metrics) ObserveUnary(fullMethod string, req any, took time.Duration, err error) {
+	if m == nil {
+		return
+	}
+	if fullMethod == pb.BrokerService_Produce_FullMethodName {
 		if r, ok := req.(*pb.ProduceRequest); ok && r.GetAcks() == pb.Acks_ACKS_NONE {
 			m.produceNone.Observe(took.Seconds())
 		} else {
 			m.produceLeader.Observe(took.Seconds())
 		}
-		m.count(info.FullMethod, err)
-		return resp, err
 	}
+	m.count(fullMethod, err)
 }
 
-// StreamInterceptor counts streams by method and the code they ended with.
-func (m *Metrics) StreamInterceptor() grpc.StreamServerInterceptor {
-	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
-		err := handler(srv, ss)
-		m.count(info.FullMethod, err)
-		return err
+// ObserveStream counts a stream by method and the code it ended with.
+func (m *Metrics) ObserveStream(fullMethod string, err error) {
+	if m == nil {
+		return
 	}
+	m.count(fullMethod, err)
 }
 
 type grpcCollector struct{ m *Metrics }
@@ -91,8 +99,7 @@ type grpcCollector struct{ m *Metrics }
 func (c grpcCollector) Describe(ch chan<- *prometheus.Desc) { ch <- descRequests }
 
 func (c grpcCollector) Collect(ch chan<- prometheus.Metric) {
-	c.m.methods.Range(func(_, v any) bool {
-		ms := v.(*methodStats)
+	for _, ms := range *c.m.methods.Load() {
 		for code := range numCodes {
 			// Only codes that happened: a counter never goes back to 0, so
 			// a series, once there, stays.
@@ -101,6 +108,5 @@ func (c grpcCollector) Collect(ch chan<- prometheus.Metric) {
 					ms.service, ms.method, codes.Code(code).String())
 			}
 		}
-		return true
-	})
+	}
 }

@@ -41,9 +41,10 @@ type Options struct {
 }
 
 // Metrics owns a Prometheus registry and every LogBroker metric. It is a
-// partition.Observer (set it in partition.Config.Observer) and provides the
-// gRPC interceptors and Consume stream tracking that server.Options.Metrics
-// wires in.
+// partition.Observer (set it in partition.Config.Observer); the server's
+// interceptor pair reports every call to it (ObserveUnary, ObserveStream)
+// and its Consume loops report through OpenStream, when
+// server.Options.Metrics is set.
 type Metrics struct {
 	reg *prometheus.Registry
 
@@ -60,7 +61,8 @@ type Metrics struct {
 
 	source atomic.Pointer[StatsSource] // nil until SetStorage
 
-	methods sync.Map // full method name → *methodStats
+	methods   atomic.Pointer[map[string]*methodStats] // full method name → counters; copy-on-write
+	methodsMu sync.Mutex                              // serialises adding a method
 
 	mu    sync.Mutex // guards parts and every partStreams.streams
 	parts map[partKey]*partStreams
@@ -69,6 +71,7 @@ type Metrics struct {
 // New builds the metrics and their registry.
 func New(opts Options) *Metrics {
 	m := &Metrics{reg: prometheus.NewRegistry(), parts: map[partKey]*partStreams{}}
+	m.methods.Store(&map[string]*methodStats{})
 	// From 50µs to 6.5s: a page-cache append is tens of µs, a slow disk's sync seconds.
 	latency := prometheus.ExponentialBuckets(50e-6, 2, 18)
 	produce := prometheus.NewHistogramVec(prometheus.HistogramOpts{
