@@ -347,9 +347,9 @@ func (r *Registry) DeleteTopic(ctx context.Context, name string) error {
 	if err := fsys.SyncDir(r.dir); err != nil {
 		return fmt.Errorf("partition: sync data dir: %w", classify(err))
 	}
-	for _, d := range dirs {
+	for p, d := range dirs {
 		if err := removeAll(fsys, d); err != nil {
-			r.log.Warn().Err(err).Str("dir", d).Msg("could not remove deleted partition; start-up will retry")
+			r.log.Warn().Err(err).Str("topic", name).Int("partition", p).Str("dir", d).Msg("could not remove deleted partition; start-up will retry")
 		}
 	}
 	r.log.Info().Str("topic", name).Msg("deleted topic")
