@@ -6,6 +6,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"testing"
 )
@@ -264,5 +265,81 @@ func TestIndexDamage(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestReadStopsAtDamage damages one field of one frame of a sealed segment: a
+// read that reaches it after good records serves those records with no
+// error, and a read that starts in it fails with ErrCorrupt naming its offset.
+func TestReadStopsAtDamage(t *testing.T) {
+	g := makeGolden(t, 12)
+	tests := []struct {
+		name  string
+		frame int   // damaged frame
+		at    int64 // byte within it
+		mask  byte
+	}{
+		{"payload", 6, 40, 0x10},
+		{"crc", 6, 5, 0x10},
+		{"length up", 6, 0, 0x10},
+		{"length down", 6, 0, 0x01},
+		{"magic", 6, 8, 0x01},
+		{"count", 6, 12, 0x01},
+		{"base", 6, 16, 0x01},
+		{"last frame payload", 11, 40, 0x10},
+		{"last frame length", 11, 1, 0x01},
+		{"first frame payload", 0, 40, 0x10},
+		{"first frame base", 0, 16, 0x01},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			pos := int64(0)
+			if tt.frame > 0 {
+				pos = g.frameEnds[tt.frame-1]
+			}
+			log := append([]byte(nil), g.log...)
+			log[pos+tt.at] ^= tt.mask
+			bad := goldenBase + uint64(g.recordsIn(t, tt.frame))
+			badEnd := goldenBase + uint64(g.recordsIn(t, tt.frame+1))
+			ffs, dir := install(t, log, g.index)
+			s, _, err := Open(NewFileCache(ffs, 2), dir, goldenBase, g.o, Sealed, g.l.next())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			read := func(from uint64, maxBytes int) ([]byte, uint64, uint64, error) {
+				t.Helper()
+				p, err := s.Locate(from)
+				if err != nil {
+					return nil, 0, 0, err
+				}
+				v, err := s.View(p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer v.Release()
+				return v.Read(nil, from, maxBytes)
+			}
+			var froms []uint64
+			if bad > goldenBase {
+				froms = []uint64{goldenBase, goldenBase + 1, bad - 1}
+			}
+			for _, from := range froms {
+				data, first, next, err := read(from, 1<<20)
+				want := bytes.Join(g.l.records[from-goldenBase:bad-goldenBase], nil)
+				if err != nil || first != from || next != bad || !bytes.Equal(data, want) {
+					t.Errorf("read from %d: %d bytes [%d, %d), %v; want %d bytes [%d, %d), no error", from, len(data), first, next, err, len(want), from, bad)
+				}
+			}
+			wantMsg := regexp.MustCompile(`offset ` + itoa(int64(bad)) + `\b`)
+			for _, from := range []uint64{bad, badEnd - 1} {
+				for _, maxBytes := range []int{1, 1 << 20} {
+					data, _, _, err := read(from, maxBytes)
+					if !errors.Is(err, ErrCorrupt) || len(data) != 0 || !wantMsg.MatchString(err.Error()) {
+						t.Errorf("read from %d (in the damaged frame), maxBytes %d: %d bytes, %v; want ErrCorrupt naming offset %d", from, maxBytes, len(data), err, bad)
+					}
+				}
+			}
+		})
 	}
 }

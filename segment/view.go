@@ -44,6 +44,10 @@ func (v *View) Release() {
 // early at a frame boundary. data aliases buf, grown if needed. With offset
 // at or past the end of the view it returns no records and first == next ==
 // offset. Frames wholly below offset are skipped without a CRC check.
+//
+// A bad frame met after records were taken ends the batch early with no
+// error: the checked records before it are served, and the next read, which
+// starts at the bad frame, gets the error naming that frame's offset.
 func (v *View) Read(buf []byte, offset uint64, maxBytes int) (data []byte, first, next uint64, err error) {
 	if v.released {
 		return nil, 0, 0, fmt.Errorf("%w: read from a released view", ErrClosed)
@@ -54,40 +58,49 @@ func (v *View) Read(buf []byte, offset uint64, maxBytes int) (data []byte, first
 	if need := int(min(int64(chunk), max(v.end-v.start, HeaderSize))); len(buf) < need {
 		buf = make([]byte, need)
 	}
-	out := 0       // buf[:out] holds the records to return
+	out := 0       // buf[:out] holds the checked records to return, first to next
 	rs, re := 0, 0 // buf[rs:re] holds unread file bytes from pos
 	pos := v.start
 	haveExpect := false
 	var expect uint64
+	// fail ends the read at the frame at pos. Records already taken were
+	// checked and precede it: serve them, and let the next read, which
+	// starts at this frame, report err.
+	fail := func(err error) ([]byte, uint64, uint64, error) {
+		if out > 0 {
+			return buf[:out], first, next, nil
+		}
+		return nil, offset, offset, err
+	}
 	for pos < v.end {
 		if re-rs < HeaderSize {
 			if buf, rs, re, err = v.fill(buf, out, rs, re, pos, HeaderSize, chunk); err != nil {
-				return nil, offset, offset, err
+				return fail(err)
 			}
 		}
 		h, err := parseHeader(buf[rs:re], v.maxFrame)
 		if err != nil {
-			return nil, offset, offset, fmt.Errorf("%w: frame header at position %d: %w", ErrCorrupt, pos, err)
+			return fail(fmt.Errorf("%w: %s: header: %w", ErrCorrupt, v.frameAt(pos, haveExpect, expect, offset), err))
 		}
 		size := h.Size()
 		switch {
-		case pos+size > v.end:
-			return nil, offset, offset, fmt.Errorf("%w: frame at offset %d (position %d) runs past the end %d", ErrCorrupt, h.Base, pos, v.end)
 		case haveExpect && h.Base != expect:
-			return nil, offset, offset, fmt.Errorf("%w: frame at position %d has offset %d, want %d", ErrCorrupt, pos, h.Base, expect)
+			return fail(fmt.Errorf("%w: frame at offset %d (position %d) says offset %d", ErrCorrupt, expect, pos, h.Base))
 		case !haveExpect && v.start == 0 && h.Base != v.base:
-			return nil, offset, offset, fmt.Errorf("%w: first frame has offset %d, want the segment base %d", ErrCorrupt, h.Base, v.base)
+			return fail(fmt.Errorf("%w: frame at offset %d (position 0) says offset %d", ErrCorrupt, v.base, h.Base))
+		case pos+size > v.end:
+			return fail(fmt.Errorf("%w: frame at offset %d (position %d) runs past the end %d", ErrCorrupt, h.Base, pos, v.end))
 		case !haveExpect && h.Base > offset:
 			// A damaged base, or a caller's view that starts too late.
 			if int64(re-rs) < size {
 				if buf, rs, re, err = v.fill(buf, out, rs, re, pos, int(size), chunk); err != nil {
-					return nil, offset, offset, err
+					return fail(err)
 				}
 			}
 			if _, err := CheckFrame(buf[rs : rs+int(size)]); err != nil {
-				return nil, offset, offset, fmt.Errorf("%w: frame at position %d: %w", ErrCorrupt, pos, err)
+				return fail(fmt.Errorf("%w: frame at position %d (reading offset %d): %w", ErrCorrupt, pos, offset, err))
 			}
-			return nil, offset, offset, fmt.Errorf("%w: offset %d is before the view's first frame %d", ErrOutOfRange, offset, h.Base)
+			return fail(fmt.Errorf("%w: offset %d is before the view's first frame %d", ErrOutOfRange, offset, h.Base))
 		}
 		haveExpect, expect = true, h.Next()
 		if h.Next() <= offset {
@@ -101,26 +114,28 @@ func (v *View) Read(buf []byte, offset uint64, maxBytes int) (data []byte, first
 		}
 		if int64(re-rs) < size {
 			if buf, rs, re, err = v.fill(buf, out, rs, re, pos, int(size), chunk); err != nil {
-				return nil, offset, offset, err
+				return fail(err)
 			}
 		}
 		if _, err := CheckFrame(buf[rs : rs+int(size)]); err != nil {
-			return nil, offset, offset, fmt.Errorf("%w: frame at offset %d (position %d): %w", ErrCorrupt, h.Base, pos, err)
+			return fail(fmt.Errorf("%w: frame at offset %d (position %d): %w", ErrCorrupt, h.Base, pos, err))
 		}
 		// The records taken from this frame are one run [from, to) of buf,
-		// moved down to out in one copy (out <= from: a forward move).
+		// moved down to out in one copy (out <= from: a forward move). They
+		// count (first, next) only once the whole frame checks out.
 		p, end := rs+HeaderSize, rs+int(size)
 		from, took := p, 0
+		frameFirst, frameNext := first, next
 		done := false
 		i := uint32(0)
 		for p < end {
 			n, at, err := splitRecord(buf[p:end])
 			if err != nil {
-				return nil, offset, offset, fmt.Errorf("%w: frame at offset %d: record %d: %w", ErrCorrupt, h.Base, i, err)
+				return fail(fmt.Errorf("%w: frame at offset %d (position %d): record %d: %w", ErrCorrupt, h.Base, pos, i, err))
 			}
 			o, _ := getOffset(buf[p+at:])
 			if o != h.Base+uint64(i) {
-				return nil, offset, offset, fmt.Errorf("%w: frame at offset %d: record %d has offset %d", ErrCorrupt, h.Base, i, o)
+				return fail(fmt.Errorf("%w: frame at offset %d (position %d): record %d has offset %d", ErrCorrupt, h.Base, pos, i, o))
 			}
 			i++
 			switch {
@@ -130,10 +145,10 @@ func (v *View) Read(buf []byte, offset uint64, maxBytes int) (data []byte, first
 				done = true
 			default:
 				if out+took == 0 {
-					first = o
+					frameFirst = o
 				}
 				took += n
-				next = o + 1
+				frameNext = o + 1
 			}
 			if done {
 				break
@@ -141,11 +156,12 @@ func (v *View) Read(buf []byte, offset uint64, maxBytes int) (data []byte, first
 			p += n
 		}
 		if !done && i != h.Count {
-			return nil, offset, offset, fmt.Errorf("%w: frame at offset %d holds %d records, header says %d", ErrCorrupt, h.Base, i, h.Count)
+			return fail(fmt.Errorf("%w: frame at offset %d (position %d) holds %d records, header says %d", ErrCorrupt, h.Base, pos, i, h.Count))
 		}
 		if took > 0 {
 			out += copy(buf[out:], buf[from:from+took])
 		}
+		first, next = frameFirst, frameNext
 		rs += int(size)
 		pos += size
 		if done || out >= maxBytes {
@@ -153,6 +169,18 @@ func (v *View) Read(buf []byte, offset uint64, maxBytes int) (data []byte, first
 		}
 	}
 	return buf[:out], first, next, nil
+}
+
+// frameAt names the frame at pos for an error: by the offset it must hold when
+// that is known (the frame after a good one, or the first of the segment).
+func (v *View) frameAt(pos int64, haveExpect bool, expect, reading uint64) string {
+	switch {
+	case haveExpect:
+		return fmt.Sprintf("frame at offset %d (position %d)", expect, pos)
+	case pos == 0:
+		return fmt.Sprintf("frame at offset %d (position 0)", v.base)
+	}
+	return fmt.Sprintf("frame at position %d (reading offset %d)", pos, reading)
 }
 
 // fill moves the unread bytes buf[rs:re] down to out and reads more from the
