@@ -583,3 +583,30 @@ func TestCleanRestartIsQuiet(t *testing.T) {
 		t.Errorf("a clean restart logged %d warnings, first: %s", len(lines), lines[0])
 	}
 }
+
+// TestRetentionByAge: segments older than the retention age go, by the
+// background check as well as at a roll, and the active segment always
+// stays: the newest records remain readable.
+func TestRetentionByAge(t *testing.T) {
+	b := startInproc(t, smallSegments, func(c *partition.Config, _ *server.Options) {
+		c.RetentionAge = time.Millisecond
+		c.RetentionCheck = 10 * time.Millisecond
+	})
+	b.createTopic("age", 1)
+	b.fill("age", 0, 0, 40, 4)
+	pollUntil(t, "retention by age to delete every sealed segment", func() bool {
+		o := b.offsets("age", 0)
+		return o.GetLogStartOffset() > 0 && len(logBases(t, filepath.Join(b.dir, "age-0"))) == 1
+	})
+	o := b.offsets("age", 0)
+	if o.GetNextOffset() != 40 || o.GetLogStartOffset() > 40 {
+		t.Fatalf("offsets %v after retention, want next 40", o)
+	}
+	got, err := consumeToEnd(testContext(t), b.Client(), &pb.ConsumeRequest{Topic: "age", Start: pb.Start_START_EARLIEST, StopAtEnd: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) == 0 || !slices.Equal(offsetsOf(got), seq(o.GetLogStartOffset(), 40)) {
+		t.Fatalf("read offsets %v, want %d to 39", offsetsOf(got), o.GetLogStartOffset())
+	}
+}

@@ -22,6 +22,10 @@ func TestTopicLifecycle(t *testing.T) {
 	c := b.Client()
 	ctx := testContext(t)
 
+	empty, err := c.ListTopics(ctx, &pb.ListTopicsRequest{})
+	if err != nil || len(empty.GetTopics()) != 0 {
+		t.Fatalf("ListTopics of a new broker = %v, %v; want none", empty.GetTopics(), err)
+	}
 	resp, err := c.CreateTopic(ctx, &pb.CreateTopicRequest{Name: "orders", Partitions: 3})
 	if err != nil {
 		t.Fatal(err)
