@@ -378,21 +378,23 @@ drain:
 	if err == nil && p.cfg.Fsync == FsyncInterval && p.syncTimer == nil {
 		p.syncTimer = time.NewTimer(p.cfg.FsyncInterval)
 	}
-	p.answer(batch, base, err)
 	if err != nil {
+		p.answer(batch, base, err)
 		return
 	}
-	for s := range p.subs {
-		s.sig.Notify()
-	}
+	// Stats first, so that they already count what a producer sees acked.
 	p.stats.records.Add(next - base)
 	p.stats.bytes.Add(uint64(len(buf)))
-	if l.Segments() > segs && (p.cfg.RetentionBytes > 0 || p.cfg.RetentionAge > 0) {
-		p.handleRetain()
-	}
 	p.stats.publish(l)
 	if p.cfg.Observer != nil {
 		p.cfg.Observer.ObserveCommit(len(batch), int(next-base), len(buf), syncTook)
+	}
+	p.answer(batch, base, nil)
+	for s := range p.subs {
+		s.sig.Notify()
+	}
+	if l.Segments() > segs && (p.cfg.RetentionBytes > 0 || p.cfg.RetentionAge > 0) {
+		p.handleRetain()
 	}
 	if syncTook > slowSync {
 		p.log.Warn().Dur("took", syncTook).Msg("slow sync")
