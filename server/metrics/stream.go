@@ -96,29 +96,41 @@ func (c streamCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, s := range stats {
 		next[partKey{s.Topic, s.Partition}] = s.Next
 	}
+	// Snapshot under the lock, send after: streams opening and closing
+	// must not wait on the scrape's consumer of ch.
+	type row struct {
+		k                   partKey
+		streams             int
+		records, bytes, lag uint64
+		hasLag              bool
+	}
 	c.m.mu.Lock()
-	defer c.m.mu.Unlock()
+	rows := make([]row, 0, len(c.m.parts))
 	for k, ps := range c.m.parts {
 		end, exists := next[k]
 		if known && !exists && len(ps.streams) == 0 {
 			delete(c.m.parts, k) // the topic was deleted and nobody reads it
 			continue
 		}
-		t, p := k.topic, strconv.FormatUint(uint64(k.partition), 10)
-		ch <- prometheus.MustNewConstMetric(descStreams, prometheus.GaugeValue, float64(len(ps.streams)), t, p)
-		ch <- prometheus.MustNewConstMetric(descRecordsSent, prometheus.CounterValue, float64(ps.records.Load()), t, p)
-		ch <- prometheus.MustNewConstMetric(descBytesSent, prometheus.CounterValue, float64(ps.bytes.Load()), t, p)
-		if !exists || len(ps.streams) == 0 {
-			continue
-		}
-		var lag uint64
+		r := row{k: k, streams: len(ps.streams), records: ps.records.Load(), bytes: ps.bytes.Load()}
+		r.hasLag = exists && r.streams > 0
 		for s := range ps.streams {
 			// A stream may be ahead of the published end for a moment
 			// (it read a commit whose stats are not yet stored): lag 0.
-			if n := s.next.Load(); n < end && end-n > lag {
-				lag = end - n
+			if n := s.next.Load(); n < end && end-n > r.lag {
+				r.lag = end - n
 			}
 		}
-		ch <- prometheus.MustNewConstMetric(descLag, prometheus.GaugeValue, float64(lag), t, p)
+		rows = append(rows, r)
+	}
+	c.m.mu.Unlock()
+	for _, r := range rows {
+		t, p := r.k.topic, strconv.FormatUint(uint64(r.k.partition), 10)
+		ch <- prometheus.MustNewConstMetric(descStreams, prometheus.GaugeValue, float64(r.streams), t, p)
+		ch <- prometheus.MustNewConstMetric(descRecordsSent, prometheus.CounterValue, float64(r.records), t, p)
+		ch <- prometheus.MustNewConstMetric(descBytesSent, prometheus.CounterValue, float64(r.bytes), t, p)
+		if r.hasLag {
+			ch <- prometheus.MustNewConstMetric(descLag, prometheus.GaugeValue, float64(r.lag), t, p)
+		}
 	}
 }
