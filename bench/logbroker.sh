@@ -62,6 +62,12 @@ emit_result() {
       emit logbroker "$w" "${p}_us" "$(jq -r "$q | .latency.${p}_us" "$f")"
     done
   fi
+  if [ "$(jq -r "$q | .from_send.count // 0" "$f")" != 0 ]; then
+    for p in p50 p99 p99_9; do
+      emit logbroker "$w" "from_send_${p}_us" "$(jq -r "$q | .from_send.${p}_us" "$f")"
+      emit logbroker "$w" "send_lag_${p}_us" "$(jq -r "$q | .send_lag.${p}_us" "$f")"
+    done
+  fi
 }
 
 run() {

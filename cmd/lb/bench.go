@@ -218,8 +218,10 @@ func (c *benchConfig) check(pos []string) error {
 		return fmt.Errorf("--producers %d: want 1 or more", c.Producers)
 	case c.Conns < 1:
 		return fmt.Errorf("--conns %d: want 1 or more", c.Conns)
-	case c.RecordSize < latencyStampBytes:
-		return fmt.Errorf("--record-size %d: want %d or more (the latency stamp needs them)", c.RecordSize, latencyStampBytes)
+	case c.RecordSize < 1:
+		return fmt.Errorf("--record-size %d: want 1 or more", c.RecordSize)
+	case c.RecordSize < latencyStampBytes && slices.Contains(c.Workloads, "latency"):
+		return fmt.Errorf("--record-size %d: want %d or more for latency (the stamp needs them)", c.RecordSize, latencyStampBytes)
 	case c.RecordSize > 16<<20:
 		return fmt.Errorf("--record-size %d: want at most 16 MiB", c.RecordSize)
 	case c.Batch < 1:

@@ -14,20 +14,33 @@ import (
 )
 
 // latencyStampBytes is the head of every latency record's value: the
-// scheduled send time (nanoseconds on the run's monotonic clock) and the
-// sequence number, both little-endian int64.
-const latencyStampBytes = 16
+// scheduled send time, the sequence number and the actual send time, each a
+// little-endian int64 (times in nanoseconds on the run's monotonic clock).
+const latencyStampBytes = 24
 
-func stamp(value []byte, due time.Duration, seq int64) {
-	binary.LittleEndian.PutUint64(value[0:8], uint64(due))
-	binary.LittleEndian.PutUint64(value[8:16], uint64(seq))
+// latencyStamp is what a latency record carries.
+type latencyStamp struct {
+	due  time.Duration // when the schedule said to send it
+	seq  int64
+	sent time.Duration // when the sender actually sent it
 }
 
-func readStamp(value []byte) (due time.Duration, seq int64, ok bool) {
+func (st latencyStamp) put(value []byte) {
+	binary.LittleEndian.PutUint64(value[0:8], uint64(st.due))
+	binary.LittleEndian.PutUint64(value[8:16], uint64(st.seq))
+	binary.LittleEndian.PutUint64(value[16:24], uint64(st.sent))
+}
+
+func readStamp(value []byte) (latencyStamp, bool) {
 	if len(value) < latencyStampBytes {
-		return 0, 0, false
+		return latencyStamp{}, false
 	}
-	return time.Duration(binary.LittleEndian.Uint64(value[0:8])), int64(binary.LittleEndian.Uint64(value[8:16])), true
+	le := binary.LittleEndian
+	return latencyStamp{
+		due:  time.Duration(le.Uint64(value[0:8])),
+		seq:  int64(le.Uint64(value[8:16])),
+		sent: time.Duration(le.Uint64(value[16:24])),
+	}, true
 }
 
 // latencyWorkers send the scheduled records; more than are ever busy at
@@ -67,6 +80,7 @@ func (b *bencher) latencyWorkload(ctx context.Context) ([]*benchResult, error) {
 	cctx, stopConsumers := context.WithCancel(ctx)
 	defer stopConsumers()
 	e2e := make([]*samples, len(offs))
+	fromSend := make([]*samples, len(offs))
 	var (
 		cwg      sync.WaitGroup
 		received atomic.Int64
@@ -74,15 +88,16 @@ func (b *bencher) latencyWorkload(ctx context.Context) ([]*benchResult, error) {
 		cerrs    []error
 	)
 	for i, o := range offs {
-		e2e[i] = &samples{}
+		e2e[i], fromSend[i] = &samples{}, &samples{}
 		cwg.Add(1)
 		go func() {
 			defer cwg.Done()
 			err := b.tail(cctx, b.conn(i), topic, o, func(e *pb.LogEntry) {
 				now := clk.now()
-				if due, _, ok := readStamp(e.GetValue()); ok {
-					if due >= warmEnd {
-						e2e[i].add(now - due)
+				if st, ok := readStamp(e.GetValue()); ok {
+					if st.due >= warmEnd {
+						e2e[i].add(now - st.due)
+						fromSend[i].add(now - st.sent)
 						m.records.Add(1)
 						m.bytes.Add(int64(len(e.GetValue())))
 					}
@@ -116,11 +131,12 @@ func (b *bencher) latencyWorkload(ctx context.Context) ([]*benchResult, error) {
 			rec := &pb.Record{Value: value}
 			req := &pb.ProduceRequest{Topic: topic, Records: []*pb.Record{rec}, Acks: cfg.acks}
 			for j := range jobs {
-				stamp(value, j.due, j.seq)
 				req.Partition = uint32(j.seq % int64(cfg.Partitions))
 				counted := j.due >= warmEnd
+				sent := clk.now()
+				latencyStamp{due: j.due, seq: j.seq, sent: sent}.put(value)
 				if counted {
-					lags[k].add(clk.now() - j.due)
+					lags[k].add(sent - j.due)
 				}
 				rctx, cancel := context.WithTimeout(ctx, b.e.timeout)
 				_, err := broker.Produce(rctx, req)
@@ -159,7 +175,8 @@ func (b *bencher) latencyWorkload(ctx context.Context) ([]*benchResult, error) {
 	r.finish(time.Duration(cfg.Duration - cfg.Warmup))
 	r.Missing = max(acked.Load()-received.Load(), 0)
 	e2eSum, ackSum, lagSum := summarize(merge(e2e...)), summarize(merge(acks...)), summarize(merge(lags...))
-	r.Latency, r.AckLatency, r.SendLag = &e2eSum, &ackSum, &lagSum
+	sendSum := summarize(merge(fromSend...))
+	r.Latency, r.AckLatency, r.SendLag, r.FromSend = &e2eSum, &ackSum, &lagSum, &sendSum
 	for _, err := range cerrs {
 		r.fail(fmt.Errorf("live-tail consumer: %w", err))
 	}

@@ -175,13 +175,14 @@ func TestPaceRealClockNeverEarly(t *testing.T) {
 
 func TestStamp(t *testing.T) {
 	v := make([]byte, 100)
-	stamp(v, 123456789*time.Nanosecond, 42)
-	due, seq, ok := readStamp(v)
-	if !ok || due != 123456789 || seq != 42 {
-		t.Errorf("readStamp = %v, %d, %v; want 123456789ns, 42, true", due, seq, ok)
+	want := latencyStamp{due: 123456789, seq: 42, sent: 123999999}
+	want.put(v)
+	got, ok := readStamp(v)
+	if !ok || got != want {
+		t.Errorf("readStamp = %+v, %v; want %+v, true", got, ok, want)
 	}
-	if _, _, ok := readStamp(v[:15]); ok {
-		t.Error("readStamp of 15 bytes is ok, want not ok")
+	if _, ok := readStamp(v[:23]); ok {
+		t.Error("readStamp of 23 bytes is ok, want not ok")
 	}
 }
 
@@ -243,6 +244,7 @@ func TestWriteTable(t *testing.T) {
 			Latency:    &latencySummary{Count: 100, P50Us: 120, P99Us: 400, P999Us: 900, MaxUs: 1200},
 			AckLatency: &latencySummary{Count: 100, P50Us: 90, P99Us: 300, P999Us: 800, MaxUs: 1100},
 			SendLag:    &latencySummary{Count: 100, P50Us: 5, P99Us: 30, MaxUs: 60},
+			FromSend:   &latencySummary{Count: 100, P50Us: 110, P99Us: 350, P999Us: 800, MaxUs: 1100},
 			Errors:     1, FirstError: "boom"},
 	}}
 	var out bytes.Buffer
@@ -278,6 +280,7 @@ func TestWriteTable(t *testing.T) {
 		"target 10,000 records/s open loop",
 		"ack (scheduled send to produce ack): p50 90µs  p99 300µs",
 		"send lag (scheduled to actual send, the harness's own delay): p50 5µs",
+		"end to end from the actual send (without the schedule's delays): p50 110µs  p99 350µs",
 		"3 acknowledged records were never received",
 	} {
 		if !strings.Contains(out.String(), want) {
@@ -365,7 +368,7 @@ func TestBenchLatency(t *testing.T) {
 		t.Errorf("got %s: %d records, %d missing, %d errors (%s); want latency@2,000/s: 600, 0, 0",
 			r.Name, r.Records, r.Missing, r.Errors, r.FirstError)
 	}
-	for name, l := range map[string]*latencySummary{"e2e": r.Latency, "ack": r.AckLatency, "send lag": r.SendLag} {
+	for name, l := range map[string]*latencySummary{"e2e": r.Latency, "ack": r.AckLatency, "send lag": r.SendLag, "from send": r.FromSend} {
 		if l == nil || l.Count != 600 || l.MaxUs < l.P99Us || l.P99Us < l.P50Us {
 			t.Errorf("%s latency %+v: want 600 ordered samples", name, l)
 		}
@@ -373,9 +376,9 @@ func TestBenchLatency(t *testing.T) {
 	// Every record carries its stamp and went to partition seq mod 2.
 	for p := range uint32(2) {
 		for _, e := range fb.Entries("lb-bench-latency", p) {
-			_, seq, ok := readStamp(e.GetValue())
-			if !ok || uint32(seq%2) != p || len(e.GetValue()) != 32 {
-				t.Fatalf("partition %d holds seq %d (stamped %v, %d bytes)", p, seq, ok, len(e.GetValue()))
+			st, ok := readStamp(e.GetValue())
+			if !ok || uint32(st.seq%2) != p || len(e.GetValue()) != 32 || st.sent < st.due {
+				t.Fatalf("partition %d holds %+v (stamped %v, %d bytes)", p, st, ok, len(e.GetValue()))
 			}
 		}
 	}
@@ -400,7 +403,8 @@ func TestBenchUsageErrors(t *testing.T) {
 	}{
 		{[]string{"frob"}, `unknown workload "frob"`},
 		{[]string{"--partitions", "0"}, "--partitions 0: want 1 or more"},
-		{[]string{"--record-size", "8"}, "--record-size 8: want 16 or more"},
+		{[]string{"--record-size", "8"}, "--record-size 8: want 24 or more for latency"},
+		{[]string{"produce", "--record-size", "0"}, "--record-size 0: want 1 or more"},
 		{[]string{"--api", "fast"}, `--api "fast": want direct or producer`},
 		{[]string{"--linger", "5ms"}, "--linger 5ms: wants --api producer"},
 		{[]string{"--acks", "all"}, `--acks "all": want none`},
