@@ -1,6 +1,7 @@
 package test
 
 import (
+	"context"
 	"fmt"
 	"io/fs"
 	"net"
@@ -511,27 +512,70 @@ func TestUnavailableWhileStopping(t *testing.T) {
 // closed under a running server get UNAVAILABLE, and live tails end with it.
 func TestUnavailableWhenStorageStops(t *testing.T) {
 	b := startInproc(t)
-	b.createTopic("s", 1)
+	b.createTopic("halted", 1)
 	c := b.Client()
-	tail := openTail(t, c, &pb.ConsumeRequest{Topic: "s"}, false)
-	b.syncTails("s", 0, tail)
+	tail := openTail(t, c, &pb.ConsumeRequest{Topic: "halted"}, false)
+	b.syncTails("halted", 0, tail)
 	if err := b.reg.Close(); err != nil {
 		t.Fatal(err)
 	}
-	requireCode(t, "tail when storage stops", tail.end(t), codes.Unavailable, "s/0")
-	ctx := testContext(t)
-	_, err := c.Produce(ctx, &pb.ProduceRequest{Topic: "s", Records: vals("x")})
-	requireCode(t, "Produce", err, codes.Unavailable)
-	_, err = c.Produce(ctx, &pb.ProduceRequest{Topic: "s", Records: vals("x"), Acks: pb.Acks_ACKS_NONE})
-	requireCode(t, "Produce ACKS_NONE", err, codes.Unavailable)
-	_, err = c.GetOffsets(ctx, &pb.GetOffsetsRequest{Topic: "s"})
-	requireCode(t, "GetOffsets", err, codes.Unavailable)
-	_, err = consumeToEnd(ctx, c, &pb.ConsumeRequest{Topic: "s", StopAtEnd: true})
-	requireCode(t, "Consume", err, codes.Unavailable)
-	_, err = c.CreateTopic(ctx, &pb.CreateTopicRequest{Name: "new", Partitions: 1})
-	requireCode(t, "CreateTopic", err, codes.Unavailable)
-	_, err = c.DeleteTopic(ctx, &pb.DeleteTopicRequest{Name: "s"})
-	requireCode(t, "DeleteTopic", err, codes.Unavailable)
+	requireCode(t, "tail when storage stops", tail.end(t), codes.Unavailable, "halted/0")
+	for _, tt := range storageStoppedCalls(c) {
+		requireCode(t, tt.name, tt.call(testContext(t)), codes.Unavailable)
+	}
+}
+
+// storageStoppedCalls are calls on topic "halted" (and a new topic "new")
+// that reach storage.
+func storageStoppedCalls(c pb.BrokerServiceClient) []errCase {
+	return []errCase{
+		{"Produce", func(ctx context.Context) error {
+			_, err := c.Produce(ctx, &pb.ProduceRequest{Topic: "halted", Records: vals("x")})
+			return err
+		}, codes.Unavailable, []string{"halted"}},
+		{"Produce ACKS_NONE", func(ctx context.Context) error {
+			_, err := c.Produce(ctx, &pb.ProduceRequest{Topic: "halted", Records: vals("x"), Acks: pb.Acks_ACKS_NONE})
+			return err
+		}, codes.Unavailable, []string{"halted"}},
+		{"GetOffsets", func(ctx context.Context) error {
+			_, err := c.GetOffsets(ctx, &pb.GetOffsetsRequest{Topic: "halted"})
+			return err
+		}, codes.Unavailable, []string{"halted"}},
+		{"Consume", func(ctx context.Context) error {
+			_, err := consumeToEnd(ctx, c, &pb.ConsumeRequest{Topic: "halted", StopAtEnd: true})
+			return err
+		}, codes.Unavailable, []string{"halted"}},
+		{"ConsumeBatches", func(ctx context.Context) error {
+			_, err := consumeBatchesToEnd(ctx, c, &pb.ConsumeRequest{Topic: "halted", StopAtEnd: true})
+			return err
+		}, codes.Unavailable, []string{"halted"}},
+		{"CreateTopic", func(ctx context.Context) error {
+			_, err := c.CreateTopic(ctx, &pb.CreateTopicRequest{Name: "new", Partitions: 1})
+			return err
+		}, codes.Unavailable, []string{"new"}},
+		{"DeleteTopic", func(ctx context.Context) error {
+			_, err := c.DeleteTopic(ctx, &pb.DeleteTopicRequest{Name: "halted"})
+			return err
+		}, codes.Unavailable, []string{"halted"}},
+	}
+}
+
+// TestStorageStoppedMessages: API.md wants every error message to say
+// with which value something went wrong; UNAVAILABLE from stopped storage
+// names the topic (and partition) like the Consume path does.
+func TestStorageStoppedMessages(t *testing.T) {
+	t.Skip("bug: Produce, GetOffsets, CreateTopic and DeleteTopic on stopped storage answer UNAVAILABLE with the bare message \"actor: stopped\" (or partition.ErrStopped unwrapped from partition/registry.go), naming no topic or partition; only server/consume.go streamErr adds them")
+	b := startInproc(t)
+	b.createTopic("halted", 1)
+	c := b.Client()
+	if err := b.reg.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range storageStoppedCalls(c) {
+		t.Run(tt.name, func(t *testing.T) {
+			requireCode(t, tt.name, tt.call(testContext(t)), tt.wantCode, tt.wantInMsg...)
+		})
+	}
 }
 
 // TestServeAfterStop: Serve's contract is "returns nil after Stop". A Stop
