@@ -2,6 +2,7 @@ package test
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"math"
 	"slices"
@@ -299,52 +300,53 @@ func TestMaxBytesBatching(t *testing.T) {
 		b.produce("mb", 0, vals(want[i:i+10]...)...)
 	}
 	c := b.Client()
-	for _, maxBytes := range []uint32{1, 100, 1000, 4096, 0, 1 << 31} {
-		t.Run(fmt.Sprint(maxBytes), func(t *testing.T) {
-			req := &pb.ConsumeRequest{Topic: "mb", MaxBytes: maxBytes, StopAtEnd: true}
-			batches, err := consumeBatchesToEnd(testContext(t), c, req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var flat []*pb.LogEntry
-			multi := 0
-			for _, bt := range batches {
-				n := len(bt.GetEntries())
-				if n == 0 {
-					t.Fatal("an empty batch")
+	// Requests hold 10 records each: 13 and 57 start inside one.
+	for _, from := range []uint64{0, 13, 57} {
+		for _, maxBytes := range []uint32{1, 100, 1000, 4096, 0, 1 << 31} {
+			t.Run(fmt.Sprintf("from=%d/max_bytes=%d", from, maxBytes), func(t *testing.T) {
+				want, wantOffsets := want[from:], seq(from, uint64(len(want)))
+				req := &pb.ConsumeRequest{Topic: "mb", Offset: from, MaxBytes: maxBytes, StopAtEnd: true}
+				batches, err := consumeBatchesToEnd(testContext(t), c, req)
+				if err != nil {
+					t.Fatal(err)
 				}
-				if size := proto.Size(bt); maxBytes > 0 && n > 1 && size > int(maxBytes) {
-					t.Errorf("a batch of %d entries is %d bytes, over max_bytes %d", n, size, maxBytes)
+				var flat []*pb.LogEntry
+				multi := 0
+				for _, bt := range batches {
+					n := len(bt.GetEntries())
+					if n == 0 {
+						t.Fatal("an empty batch")
+					}
+					if size := proto.Size(bt); maxBytes > 0 && n > 1 && size > int(maxBytes) {
+						t.Errorf("a batch of %d entries is %d bytes, over max_bytes %d", n, size, maxBytes)
+					}
+					if n > 1 {
+						multi++
+					}
+					flat = append(flat, bt.GetEntries()...)
 				}
-				if n > 1 {
-					multi++
+				if !slices.Equal(valuesOf(flat), want) || !slices.Equal(offsetsOf(flat), wantOffsets) {
+					t.Fatalf("ConsumeBatches delivered %d records from %d, not the %d produced, densely and in order", len(flat), from, len(want))
 				}
-				flat = append(flat, bt.GetEntries()...)
-			}
-			if !slices.Equal(valuesOf(flat), want) {
-				t.Fatalf("ConsumeBatches delivered %d records, not the %d produced in order", len(flat), len(want))
-			}
-			if !slices.Equal(offsetsOf(flat), seq(0, uint64(len(want)))) {
-				t.Fatalf("offsets not dense from 0")
-			}
-			switch {
-			case maxBytes == 1 && len(batches) != len(want):
-				t.Errorf("max_bytes 1 gave %d batches, want one per record (%d)", len(batches), len(want))
-			case maxBytes == 1000 && (len(batches) < 20 || multi == 0):
-				t.Errorf("max_bytes 1000 over ~20 KB gave %d batches (%d with several entries)", len(batches), multi)
-			case (maxBytes == 0 || maxBytes == 1<<31) && len(batches) != 1:
-				t.Errorf("max_bytes %d over ~40 KB gave %d batches, want 1", maxBytes, len(batches))
-			}
-			t.Logf("max_bytes %d: %d batches", maxBytes, len(batches))
+				switch {
+				case maxBytes == 1 && len(batches) != len(want):
+					t.Errorf("max_bytes 1 gave %d batches, want one per record (%d)", len(batches), len(want))
+				case maxBytes == 1000 && (len(batches) < 15 || multi == 0):
+					t.Errorf("max_bytes 1000 over ~20 KB gave %d batches (%d with several entries)", len(batches), multi)
+				case (maxBytes == 0 || maxBytes == 1<<31) && len(batches) != 1:
+					t.Errorf("max_bytes %d over ~40 KB gave %d batches, want 1", maxBytes, len(batches))
+				}
+				t.Logf("from %d, max_bytes %d: %d batches", from, maxBytes, len(batches))
 
-			entries, err := consumeToEnd(testContext(t), c, req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !slices.Equal(valuesOf(entries), want) || !slices.Equal(offsetsOf(entries), seq(0, uint64(len(want)))) {
-				t.Fatalf("Consume delivered %d records, not the %d produced in order", len(entries), len(want))
-			}
-		})
+				entries, err := consumeToEnd(testContext(t), c, req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !slices.Equal(valuesOf(entries), want) || !slices.Equal(offsetsOf(entries), wantOffsets) {
+					t.Fatalf("Consume delivered %d records from %d, not the %d produced, densely and in order", len(entries), from, len(want))
+				}
+			})
+		}
 	}
 }
 
@@ -535,4 +537,52 @@ func abbrev(e *pb.LogEntry) string {
 		return fmt.Sprintf("%q", b)
 	}
 	return fmt.Sprintf("{offset %d key %s value %s headers %v ts %d}", e.GetOffset(), cut(e.GetKey()), cut(e.GetValue()), e.GetHeaders(), e.GetTimestampMs())
+}
+
+// TestOffsetsAreReadable: while producers append, every next offset that
+// GetOffsets reports is readable at once: the record before it is served,
+// and starting at it is "caught up", never OUT_OF_RANGE.
+func TestOffsetsAreReadable(t *testing.T) {
+	b := startInproc(t)
+	b.createTopic("readable", 1)
+	c := b.Client()
+	ctx, cancel := context.WithCancel(testContext(t))
+	var wg sync.WaitGroup
+	for p := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ctx.Err() == nil; i++ {
+				_, err := c.Produce(ctx, &pb.ProduceRequest{Topic: "readable", Records: vals(fmt.Sprintf("p%d-%d", p, i), "x"),
+					Acks: []pb.Acks{pb.Acks_ACKS_LEADER, pb.Acks_ACKS_NONE}[i%2]})
+				if err != nil && ctx.Err() == nil {
+					t.Errorf("Produce: %v", err)
+					return
+				}
+			}
+		}()
+	}
+	defer func() {
+		cancel()
+		wg.Wait()
+	}()
+	var last uint64
+	for checked := 0; checked < 50; {
+		next := b.offsets("readable", 0).GetNextOffset()
+		if next < last {
+			t.Fatalf("next offset went back from %d to %d", last, next)
+		}
+		last = next
+		if next == 0 {
+			continue
+		}
+		checked++
+		got, err := consumeToEnd(testContext(t), c, &pb.ConsumeRequest{Topic: "readable", Offset: next - 1, StopAtEnd: true})
+		if err != nil || len(got) == 0 || got[0].GetOffset() != next-1 {
+			t.Fatalf("GetOffsets said next %d, but reading from %d gave %d entries, %v", next, next-1, len(got), err)
+		}
+		if _, err := consumeBatchesToEnd(testContext(t), c, &pb.ConsumeRequest{Topic: "readable", Offset: next, StopAtEnd: true}); err != nil {
+			t.Fatalf("reading from the reported next offset %d: %v", next, err)
+		}
+	}
 }
