@@ -6,11 +6,14 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/logbroker/logbroker/pb"
@@ -584,5 +587,48 @@ func TestOffsetsAreReadable(t *testing.T) {
 		if _, err := consumeBatchesToEnd(testContext(t), c, &pb.ConsumeRequest{Topic: "readable", Offset: next, StopAtEnd: true}); err != nil {
 			t.Fatalf("reading from the reported next offset %d: %v", next, err)
 		}
+	}
+}
+
+// TestBatchesFitADefaultClient: however large a max_bytes a consumer asks
+// for, a batch fits a gRPC client left at its default 4 MiB receive limit.
+func TestBatchesFitADefaultClient(t *testing.T) {
+	b := startInproc(t)
+	b.createTopic("wide", 1)
+	// 5 MiB in records of odd sizes near 100 KB, so that batches end
+	// close to any limit.
+	total := 0
+	for i := 0; total < 5<<20; i++ {
+		var recs []*pb.Record
+		for j := range 8 {
+			n := 100_000 + (i*8+j)*7919%4096
+			recs = append(recs, &pb.Record{Key: []byte(strconv.Itoa(i*8 + j)), Value: bytes.Repeat([]byte{byte(j)}, n)})
+			total += n
+		}
+		b.produce("wide", 0, recs...)
+	}
+	t.Logf("produced %d bytes", total)
+	want := b.offsets("wide", 0).GetNextOffset()
+	conn, err := grpc.NewClient(b.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	plain := pb.NewBrokerServiceClient(conn)
+	for _, maxBytes := range []uint32{0, 4 << 20, 1<<32 - 1} {
+		batches, err := consumeBatchesToEnd(testContext(t), plain, &pb.ConsumeRequest{Topic: "wide", MaxBytes: maxBytes, StopAtEnd: true})
+		if err != nil {
+			t.Fatalf("max_bytes %d: %v", maxBytes, err)
+		}
+		var n uint64
+		largest := 0
+		for _, bt := range batches {
+			n += uint64(len(bt.GetEntries()))
+			largest = max(largest, proto.Size(bt))
+		}
+		if n != want {
+			t.Fatalf("max_bytes %d: %d entries, want %d", maxBytes, n, want)
+		}
+		t.Logf("max_bytes %d: %d batches, largest %d bytes", maxBytes, len(batches), largest)
 	}
 }
