@@ -27,9 +27,9 @@ const cleanMarker = ".clean-shutdown"
 // discovery passes over it quietly.
 const GroupsDir = "__groups"
 
-// deletedPrefix marks partition directories of a topic being deleted; start-up
-// finishes the job.
-const deletedPrefix = ".deleted-"
+// trashDir holds partition directories of topics being deleted; start-up
+// empties it. No topic's directory can be named so: it has no "-<n>" suffix.
+const trashDir = ".trash"
 
 // TopicInfo describes one topic.
 type TopicInfo struct {
@@ -128,9 +128,9 @@ func (r *Registry) discover() (map[string]*topic, error) {
 	counts := map[string]uint32{}
 	for _, e := range entries {
 		name := e.Name()
-		if strings.HasPrefix(name, deletedPrefix) {
-			if err := removeAll(fsys, filepath.Join(r.dir, name)); err != nil {
-				return nil, err
+		if name == trashDir {
+			if err := fsys.RemoveAll(filepath.Join(r.dir, name)); err != nil {
+				return nil, fmt.Errorf("partition: empty %s: %w", name, classify(err))
 			}
 			continue
 		}
@@ -334,18 +334,24 @@ func (r *Registry) DeleteTopic(ctx context.Context, name string) error {
 	r.stopParts(t.parts)
 	// Rename first so a crash mid-delete never leaves a topic with holes.
 	fsys := r.cfg.FS
+	trash := filepath.Join(r.dir, trashDir)
+	if err := fsys.MkdirAll(trash, 0o755); err != nil {
+		return fmt.Errorf("partition: delete topic %q: %w", name, classify(err))
+	}
 	stamp := time.Now().UnixNano()
 	var dirs []string
 	for p := range t.parts {
 		from := partitionDir(r.dir, name, uint32(p))
-		to := filepath.Join(r.dir, fmt.Sprintf("%s%d-%s-%d", deletedPrefix, stamp, name, p))
+		to := filepath.Join(trash, fmt.Sprintf("%d-%s-%d", stamp, name, p))
 		if err := fsys.Rename(from, to); err != nil {
 			return fmt.Errorf("partition: delete topic %q: %w", name, classify(err))
 		}
 		dirs = append(dirs, to)
 	}
-	if err := fsys.SyncDir(r.dir); err != nil {
-		return fmt.Errorf("partition: sync data dir: %w", classify(err))
+	for _, d := range []string{r.dir, trash} {
+		if err := fsys.SyncDir(d); err != nil {
+			return fmt.Errorf("partition: sync %s: %w", d, classify(err))
+		}
 	}
 	for p, d := range dirs {
 		if err := removeAll(fsys, d); err != nil {
