@@ -201,7 +201,7 @@ func (p *Partition) Append(ctx context.Context, recs []Record) (base, last uint6
 	req.reply = make(chan appendResult, 1)
 	res, err := actor.Ask(ctx, p.loop, p.appendc, req, req.reply)
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, p.wrap(err)
 	}
 	return res.base, res.last, res.err
 }
@@ -213,7 +213,7 @@ func (p *Partition) AppendAsync(ctx context.Context, recs []Record) error {
 	if err != nil {
 		return err
 	}
-	return actor.Send(ctx, p.loop, p.appendc, req)
+	return p.wrap(actor.Send(ctx, p.loop, p.appendc, req))
 }
 
 // Read returns stored records from offset: at most maxBytes (<= 0: 1 MiB) but
@@ -226,7 +226,7 @@ func (p *Partition) Read(ctx context.Context, offset uint64, maxBytes int) (Batc
 	reply := make(chan readResult, 1)
 	res, err := actor.Ask(ctx, p.loop, p.readc, readReq{offset: offset, reply: reply}, reply)
 	if err != nil {
-		return Batch{}, err
+		return Batch{}, p.wrap(err)
 	}
 	if res.err != nil || res.view == nil {
 		return Batch{First: offset, Next: offset}, res.err
@@ -259,10 +259,19 @@ func trimTo(data []byte, first, end uint64) ([]byte, uint64) {
 	return data[:len(data)-len(rest)], off
 }
 
+// wrap names the partition in an error that does not already.
+func (p *Partition) wrap(err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("partition %s-%d: %w", p.topic, p.id, err)
+}
+
 // Offsets reports the log start and next offset.
 func (p *Partition) Offsets(ctx context.Context) (Offsets, error) {
 	reply := make(chan Offsets, 1)
-	return actor.Ask(ctx, p.loop, p.offsetc, offsetReq{reply: reply}, reply)
+	o, err := actor.Ask(ctx, p.loop, p.offsetc, offsetReq{reply: reply}, reply)
+	return o, p.wrap(err)
 }
 
 // Subscribe registers a wake-up that fires after appends. Subscribe before
@@ -270,7 +279,7 @@ func (p *Partition) Offsets(ctx context.Context) (Offsets, error) {
 func (p *Partition) Subscribe(ctx context.Context) (*Subscription, error) {
 	s := &Subscription{p: p, sig: actor.NewSignal()}
 	if err := actor.Send(ctx, p.loop, p.subc, s); err != nil {
-		return nil, err
+		return nil, p.wrap(err)
 	}
 	return s, nil
 }
@@ -280,7 +289,7 @@ func (p *Partition) Sync(ctx context.Context) error {
 	reply := make(chan error, 1)
 	err, askErr := actor.Ask(ctx, p.loop, p.syncc, reply, reply)
 	if askErr != nil {
-		return askErr
+		return p.wrap(askErr)
 	}
 	return err
 }

@@ -262,7 +262,7 @@ func (r *Registry) CreateTopic(ctx context.Context, name string, partitions uint
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed {
-		return TopicInfo{}, ErrStopped
+		return TopicInfo{}, fmt.Errorf("partition: create topic %q: broker storage is closed: %w", name, ErrStopped)
 	}
 	old := r.load()
 	if _, ok := old[name]; ok {
@@ -317,7 +317,7 @@ func (r *Registry) DeleteTopic(ctx context.Context, name string) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed {
-		return ErrStopped
+		return fmt.Errorf("partition: delete topic %q: broker storage is closed: %w", name, ErrStopped)
 	}
 	old := r.load()
 	t, ok := old[name]

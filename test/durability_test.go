@@ -564,7 +564,6 @@ func storageStoppedCalls(c pb.BrokerServiceClient) []errCase {
 // with which value something went wrong; UNAVAILABLE from stopped storage
 // names the topic (and partition) like the Consume path does.
 func TestStorageStoppedMessages(t *testing.T) {
-	t.Skip("bug: Produce, GetOffsets, CreateTopic and DeleteTopic on stopped storage answer UNAVAILABLE with the bare message \"actor: stopped\" (or partition.ErrStopped unwrapped from partition/registry.go), naming no topic or partition; only server/consume.go streamErr adds them")
 	b := startInproc(t)
 	b.createTopic("halted", 1)
 	c := b.Client()
