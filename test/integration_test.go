@@ -632,3 +632,75 @@ func TestBatchesFitADefaultClient(t *testing.T) {
 		t.Logf("max_bytes %d: %d batches, largest %d bytes", maxBytes, len(batches), largest)
 	}
 }
+
+// TestLargeRequest: one request of 20,000 records is stored atomically at
+// consecutive offsets, and a read may start anywhere inside it, also with a
+// max_bytes far smaller than the request.
+func TestLargeRequest(t *testing.T) {
+	b := startInproc(t)
+	b.createTopic("large", 1)
+	b.produce("large", 0, vals("before")...)
+	const n = 20_000
+	recs := make([]*pb.Record, n)
+	for i := range recs {
+		recs[i] = &pb.Record{Value: []byte(strconv.Itoa(i))}
+	}
+	resp := b.produce("large", 0, recs...)
+	if resp.GetBaseOffset() != 1 || resp.GetLastOffset() != n {
+		t.Fatalf("acknowledged [%d, %d], want [1, %d]", resp.GetBaseOffset(), resp.GetLastOffset(), n)
+	}
+	// A smaller request after it, read record by record (max_bytes 1): each
+	// such read re-checks the whole request (BenchmarkConsumeInsideLargeRequest).
+	const small = 300
+	b.produce("large", 0, recs[:small]...)
+	end := uint64(n + small + 1)
+	for _, tt := range []struct {
+		from     uint64
+		maxBytes uint32
+	}{{1, 0}, {2, 0}, {12_345, 0}, {n, 0}, {2, 64 << 10}, {12_345, 4096}, {n + 1, 1}, {n + 1 + small/2, 1}} {
+		got, err := consumeBatchesToEnd(testContext(t), b.Client(), &pb.ConsumeRequest{Topic: "large", Offset: tt.from, MaxBytes: tt.maxBytes, StopAtEnd: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var flat []*pb.LogEntry
+		for _, bt := range got {
+			flat = append(flat, bt.GetEntries()...)
+		}
+		if !slices.Equal(offsetsOf(flat), seq(tt.from, end)) {
+			t.Fatalf("from %d (max_bytes %d): %d entries, not offsets %d to %d", tt.from, tt.maxBytes, len(flat), tt.from, end-1)
+		}
+		want := int(tt.from) - 1
+		if tt.from > n {
+			want -= n
+		}
+		if v := string(flat[0].GetValue()); v != strconv.Itoa(want) {
+			t.Fatalf("offset %d holds %q, want %d", tt.from, v, want)
+		}
+	}
+}
+
+// BenchmarkConsumeInsideLargeRequest reads one produce request of N small
+// records with max_bytes 1, one record per batch: it shows what a read that
+// starts inside a stored request costs as the request grows (per record
+// read; flat would mean no rescanning).
+func BenchmarkConsumeInsideLargeRequest(b *testing.B) {
+	for _, n := range []int{500, 1000, 2000, 4000} {
+		b.Run(fmt.Sprintf("records=%d", n), func(bb *testing.B) {
+			br := startInproc(bb)
+			br.createTopic("large", 1)
+			recs := make([]*pb.Record, n)
+			for i := range recs {
+				recs[i] = &pb.Record{Value: []byte(strconv.Itoa(i))}
+			}
+			br.produce("large", 0, recs...)
+			bb.ResetTimer()
+			for range bb.N {
+				got, err := consumeBatchesToEnd(testContext(bb), br.Client(), &pb.ConsumeRequest{Topic: "large", MaxBytes: 1, StopAtEnd: true})
+				if err != nil || len(got) != n {
+					bb.Fatalf("%d batches, %v", len(got), err)
+				}
+			}
+			bb.ReportMetric(float64(bb.Elapsed().Nanoseconds())/float64(bb.N*n), "ns/record")
+		})
+	}
+}

@@ -7,12 +7,15 @@ import (
 	"os"
 	"runtime"
 	"runtime/pprof"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/logbroker/logbroker/pb"
 )
@@ -205,7 +208,7 @@ func TestStressOnePartition(t *testing.T) {
 
 // TestStreamCyclesLeaveNoGoroutine: 1,000 Consume and ConsumeBatches streams
 // opened and closed in every way a stream ends (client cancel while live
-// tailing, stop_at_end, an error) leave the goroutine count where it was.
+// tailing, while blocked sending, stop_at_end, an error) leave the goroutine count where it was.
 // grpc's own background goroutines may take a moment to settle, so the count
 // is polled with a deadline.
 func TestStreamCyclesLeaveNoGoroutine(t *testing.T) {
@@ -216,12 +219,30 @@ func TestStreamCyclesLeaveNoGoroutine(t *testing.T) {
 	b := startInproc(t)
 	b.createTopic("cycles", 1)
 	b.produce("cycles", 0, vals("a", "b", "c")...)
+	// "deep" holds more than the flow-control windows, so a stream on it
+	// is cancelled while the broker is blocked sending.
+	b.createTopic("deep", 1)
+	for i := range 40 {
+		recs := make([]*pb.Record, 100)
+		for j := range recs {
+			recs[j] = &pb.Record{Value: []byte(strings.Repeat(strconv.Itoa(i), 1000))}
+		}
+		b.produce("deep", 0, recs...)
+	}
 	c := b.Client()
+	// narrow has 64 KB flow-control windows: the broker soon blocks on it.
+	conn, err := grpc.NewClient(b.addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithInitialWindowSize(64<<10), grpc.WithInitialConnWindowSize(64<<10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	narrow := pb.NewBrokerServiceClient(conn)
 
 	cycle := func(i int) {
 		ctx, cancel := context.WithCancel(testContext(t))
 		defer cancel()
-		switch i % 5 {
+		switch i % 6 {
 		case 0: // live tail, cancelled after one entry
 			s, err := c.Consume(ctx, &pb.ConsumeRequest{Topic: "cycles", Offset: 2})
 			if err != nil {
@@ -253,6 +274,14 @@ func TestStreamCyclesLeaveNoGoroutine(t *testing.T) {
 			cancel()
 			if _, err := s.Recv(); err == nil {
 				t.Fatalf("cycle %d: an entry after cancel", i)
+			}
+		case 5: // cancelled while the broker is blocked sending 4 MB
+			s, err := narrow.Consume(ctx, &pb.ConsumeRequest{Topic: "deep", MaxBytes: 8 << 10})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.Recv(); err != nil {
+				t.Fatalf("cycle %d: %v", i, err)
 			}
 		}
 	}
