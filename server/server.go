@@ -7,6 +7,7 @@ import (
 	"net"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -119,6 +120,12 @@ type Server struct {
 	// from it so that live tails (and health watches) end.
 	stopping context.Context
 	stop     context.CancelFunc
+
+	// calls counts unary handlers running, so that Stop can tell when only
+	// streams are left.
+	callsMu sync.Mutex
+	calls   int
+	idle    chan struct{} // closed when calls reaches 0 during Stop
 }
 
 // New builds a Server; it serves nothing until Serve.
@@ -203,13 +210,66 @@ func (s *Server) Stop(ctx context.Context) error {
 	select {
 	case <-done:
 		return nil
+	case <-s.whenIdle():
+		// Every unary call has answered, and streams were told to end. A
+		// stream still open after a short grace is blocked sending to a
+		// client that stopped reading; GracefulStop would wait for it until
+		// ctx ends, so close the connections instead.
+		select {
+		case <-done:
+		case <-time.After(streamGrace):
+			s.grpc.Stop()
+			<-done
+		case <-ctx.Done():
+			s.grpc.Stop()
+			return fmt.Errorf("server: graceful stop: %w", ctx.Err())
+		}
+		return nil
 	case <-ctx.Done():
 		s.grpc.Stop()
 		return fmt.Errorf("server: graceful stop: %w", ctx.Err())
 	}
 }
 
+// streamGrace is how long Stop lets streams end on their own once every
+// unary call has answered.
+const streamGrace = time.Second
+
+// enter and leave count running unary handlers for Stop.
+func (s *Server) enter() {
+	s.callsMu.Lock()
+	s.calls++
+	s.callsMu.Unlock()
+}
+
+func (s *Server) leave() {
+	s.callsMu.Lock()
+	defer s.callsMu.Unlock()
+	s.calls--
+	if s.calls == 0 && s.idle != nil {
+		close(s.idle)
+		s.idle = nil
+	}
+}
+
+// whenIdle is closed once no unary handler is running.
+func (s *Server) whenIdle() <-chan struct{} {
+	s.callsMu.Lock()
+	defer s.callsMu.Unlock()
+	ch := make(chan struct{})
+	if s.calls == 0 {
+		close(ch)
+		return ch
+	}
+	if s.idle == nil {
+		s.idle = make(chan struct{})
+	}
+	return s.idle
+}
+
 func (s *Server) unaryInterceptor(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
+	s.enter()
+	defer s.leave()
 	start := time.Now()
 	defer func() {
 		if r := recover(); r != nil {
