@@ -32,6 +32,7 @@ type Log struct {
 // openLog opens (or creates) the log in dir. clean says the previous run shut
 // down cleanly, so the active segment needs no recovery scan.
 func openLog(dir string, cfg *Config, files *segment.FileCache, log zerolog.Logger, clean bool) (_ *Log, stats segment.RecoverStats, scanned int, err error) {
+	start := time.Now()
 	fsys := cfg.FS
 	if err := fsys.MkdirAll(dir, 0o755); err != nil {
 		return nil, stats, 0, fmt.Errorf("partition: create %s: %w", dir, classify(err))
@@ -86,6 +87,7 @@ func openLog(dir string, cfg *Config, files *segment.FileCache, log zerolog.Logg
 	l.durable = l.next
 	if stats.TruncatedBytes > 0 {
 		log.Warn().Int64("truncated_bytes", stats.TruncatedBytes).Uint64("next_offset", l.next).
+			Int64("scanned_bytes", stats.ScannedBytes).Dur("took_ms", time.Since(start)).
 			Msg("recovery truncated a torn tail")
 	}
 	return l, stats, scanned, nil

@@ -406,7 +406,7 @@ drain:
 		p.handleRetain()
 	}
 	if syncTook > slowSync {
-		p.log.Warn().Dur("took", syncTook).Msg("slow sync")
+		p.log.Warn().Dur("took_ms", syncTook).Msg("slow sync")
 	}
 }
 
@@ -459,7 +459,7 @@ func (p *Partition) handleSync() error {
 	}
 	d := time.Since(start)
 	if d > slowSync {
-		p.log.Warn().Dur("took", d).Msg("slow sync")
+		p.log.Warn().Dur("took_ms", d).Msg("slow sync")
 	}
 	p.stats.publish(p.plog)
 	if p.cfg.Observer != nil {
