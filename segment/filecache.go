@@ -1,6 +1,7 @@
 package segment
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"sync"
@@ -9,7 +10,8 @@ import (
 
 // FileCache caps the open .log descriptors shared by all segments. Handles are
 // refcounted; an idle handle (refcount 0) is closed, least recently used first,
-// when opening another would exceed the cap. Safe for concurrent use.
+// when opening another would exceed the cap, or when the OS has no descriptor
+// left (EMFILE, ENFILE). Safe for concurrent use.
 type FileCache struct {
 	fs      FS
 	maxOpen int
@@ -63,6 +65,55 @@ func (h *cachedFile) unlinkIdle() {
 	}
 }
 
+// outOfFDs reports whether err says the process or the system has no
+// descriptor left.
+func outOfFDs(err error) bool {
+	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE)
+}
+
+// closeIdleLocked closes the least recently used idle handle, if any.
+// c.mu must be held.
+func (c *FileCache) closeIdleLocked() bool {
+	old := c.idle.next
+	if old == &c.idle {
+		return false
+	}
+	old.unlinkIdle()
+	_ = old.f.Close() // read-only or already written through: nothing to lose
+	old.f = nil
+	c.open--
+	return true
+}
+
+// openLocked opens name, closing idle handles while the OS is out of
+// descriptors: its limit may be below maxOpen, or other files (sockets,
+// .index files) may hold them. With none idle it returns the OS error.
+// c.mu must be held.
+func (c *FileCache) openLocked(name string, flag int, perm os.FileMode) (File, error) {
+	for {
+		f, err := c.fs.OpenFile(name, flag, perm)
+		if err == nil || !outOfFDs(err) {
+			return f, err
+		}
+		if !c.closeIdleLocked() {
+			return nil, fmt.Errorf("no idle cached file to close (%d open): %w", c.open, err)
+		}
+	}
+}
+
+// openFile opens a file the cache does not keep (an .index file, read or
+// written whole and closed), making room as openLocked does if the OS is out
+// of descriptors.
+func (c *FileCache) openFile(name string, flag int, perm os.FileMode) (File, error) {
+	f, err := c.fs.OpenFile(name, flag, perm)
+	if err == nil || !outOfFDs(err) {
+		return f, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.openLocked(name, flag, perm)
+}
+
 // acquire returns the open file and takes a reference; release gives it back.
 func (h *cachedFile) acquire() (File, error) {
 	c := h.c
@@ -73,16 +124,11 @@ func (h *cachedFile) acquire() (File, error) {
 	}
 	if h.f == nil {
 		for c.open >= c.maxOpen {
-			old := c.idle.next
-			if old == &c.idle {
+			if !c.closeIdleLocked() {
 				return nil, fmt.Errorf("segment: open %s: all %d cached files busy: %w", h.name, c.maxOpen, syscall.EMFILE)
 			}
-			old.unlinkIdle()
-			_ = old.f.Close() // read-only or already written through: nothing to lose
-			old.f = nil
-			c.open--
 		}
-		f, err := c.fs.OpenFile(h.name, h.flag, 0o644)
+		f, err := c.openLocked(h.name, h.flag, 0o644)
 		if err != nil {
 			return nil, fmt.Errorf("segment: open %s: %w", h.name, err)
 		}

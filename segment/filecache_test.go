@@ -9,9 +9,13 @@ import (
 	"testing"
 )
 
-// countingFS counts the files open through it and remembers the peak.
+// countingFS counts the files open through it and remembers the peak. With
+// limit > 0 it refuses to open more than limit at once with errno, as a
+// process at its RLIMIT_NOFILE (EMFILE) or a full system table (ENFILE) does.
 type countingFS struct {
 	FS
+	limit      int
+	errno      syscall.Errno
 	mu         sync.Mutex
 	open, peak int
 }
@@ -23,6 +27,12 @@ type countedFile struct {
 }
 
 func (c *countingFS) OpenFile(name string, flag int, perm os.FileMode) (File, error) {
+	c.mu.Lock()
+	full := c.limit > 0 && c.open >= c.limit
+	c.mu.Unlock()
+	if full {
+		return nil, &os.PathError{Op: "open", Path: name, Err: c.errno}
+	}
 	f, err := c.FS.OpenFile(name, flag, perm)
 	if err != nil {
 		return nil, err
@@ -115,5 +125,75 @@ func TestFileCacheCap(t *testing.T) {
 	// +1: the .index files are opened briefly outside the cache.
 	if cfs.peak > maxOpen+1 {
 		t.Fatalf("peak %d open files, cap %d", cfs.peak, maxOpen)
+	}
+}
+
+// TestFileCacheOutOfDescriptors runs a cache whose cap is above what the OS
+// grants: opening a file that fails for want of a descriptor closes idle
+// handles and retries, and fails (wrapping the OS error) only when every
+// open handle is busy.
+func TestFileCacheOutOfDescriptors(t *testing.T) {
+	const limit = 3
+	tests := []struct {
+		name  string
+		errno syscall.Errno
+	}{
+		{"process limit", syscall.EMFILE},
+		{"system table full", syscall.ENFILE},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ffs, dir := faultDir(t)
+			cfs := &countingFS{FS: ffs, limit: limit, errno: tt.errno}
+			c := NewFileCache(cfs, 100)
+			var segs []*Segment
+			var logs []*testLog
+			for i := 0; i < 2*limit; i++ {
+				s, l := buildSegment(t, c, dir, uint64(i*1000), Options{}, 5, 5, 50)
+				if err := s.Seal(); err != nil {
+					t.Fatalf("seal %d: %v", i, err)
+				}
+				segs, logs = append(segs, s), append(logs, l)
+			}
+			for round := 0; round < 3; round++ {
+				for i, s := range segs {
+					got, err := readAll(t, s, s.Base(), 1<<20)
+					if err != nil || !bytes.Equal(got, logs[i].want(s.Base())) {
+						t.Fatalf("round %d, segment %d: %d bytes, %v", round, i, len(got), err)
+					}
+				}
+			}
+			var views []*View
+			for _, s := range segs[:limit] {
+				v, err := s.View(0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				views = append(views, v)
+			}
+			_, err := segs[limit].View(0)
+			if !errors.Is(err, tt.errno) {
+				t.Fatalf("view with every descriptor busy: %v, want %v", err, tt.errno)
+			}
+			views[0].Release()
+			v, err := segs[limit].View(0)
+			if err != nil {
+				t.Fatalf("view after a release: %v", err)
+			}
+			views[0] = v
+			for _, v := range views {
+				v.Release()
+			}
+			for _, s := range segs {
+				if err := s.Close(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			cfs.mu.Lock()
+			defer cfs.mu.Unlock()
+			if cfs.open != 0 || cfs.peak > limit {
+				t.Fatalf("%d files left open, peak %d, limit %d", cfs.open, cfs.peak, limit)
+			}
+		})
 	}
 }

@@ -97,8 +97,8 @@ func appendIndex(dst []byte, entries []indexEntry) []byte {
 }
 
 // readIndexFile reads the whole .index file, refusing one over maxLen bytes.
-func readIndexFile(fsys FS, name string, maxLen int64) ([]byte, error) {
-	f, err := fsys.OpenFile(name, os.O_RDONLY, 0)
+func readIndexFile(c *FileCache, name string, maxLen int64) ([]byte, error) {
+	f, err := c.openFile(name, os.O_RDONLY, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -119,12 +119,12 @@ func readIndexFile(fsys FS, name string, maxLen int64) ([]byte, error) {
 
 // writeIndexFile writes entries at entry position from; with from == 0 it
 // replaces the file.
-func writeIndexFile(fsys FS, name string, entries []indexEntry, from int) error {
+func writeIndexFile(c *FileCache, name string, entries []indexEntry, from int) error {
 	flag := os.O_WRONLY | os.O_CREATE
 	if from == 0 {
 		flag |= os.O_TRUNC
 	}
-	f, err := fsys.OpenFile(name, flag, 0o644)
+	f, err := c.openFile(name, flag, 0o644)
 	if err != nil {
 		return err
 	}

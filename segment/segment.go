@@ -136,7 +136,7 @@ func Create(c *FileCache, dir string, base uint64, o Options) (*Segment, error) 
 		return nil, fmt.Errorf("segment: create: %w", err)
 	}
 	s.log.release()
-	if err := writeIndexFile(s.fs, s.indexPath, nil, 0); err != nil {
+	if err := writeIndexFile(s.log.c, s.indexPath, nil, 0); err != nil {
 		s.log.close()
 		return nil, fmt.Errorf("segment: create %s: %w", s.indexPath, err)
 	}
@@ -202,7 +202,7 @@ func (s *Segment) openClean() (RecoverStats, error) {
 	if err != nil {
 		return st, err
 	}
-	data, err := readIndexFile(s.fs, s.indexPath, (size/HeaderSize+1)*indexEntrySize)
+	data, err := readIndexFile(s.log.c, s.indexPath, (size/HeaderSize+1)*indexEntrySize)
 	if err != nil {
 		return s.recover()
 	}
@@ -245,7 +245,7 @@ func (s *Segment) recover() (RecoverStats, error) {
 			return st, fmt.Errorf("sync after truncate at %d: %w", s.size, err)
 		}
 	}
-	if err := writeIndexFile(s.fs, s.indexPath, s.idx.entries, 0); err == nil {
+	if err := writeIndexFile(s.log.c, s.indexPath, s.idx.entries, 0); err == nil {
 		s.idx.written = len(s.idx.entries)
 	}
 	return st, nil
@@ -437,7 +437,7 @@ func (s *Segment) flushIndex() {
 	if !s.idxLoaded || s.idx.written >= len(s.idx.entries) {
 		return
 	}
-	if err := writeIndexFile(s.fs, s.indexPath, s.idx.entries, s.idx.written); err == nil {
+	if err := writeIndexFile(s.log.c, s.indexPath, s.idx.entries, s.idx.written); err == nil {
 		s.idx.written = len(s.idx.entries)
 	}
 }
@@ -537,7 +537,7 @@ func (s *Segment) checkEntry(e indexEntry) (bool, error) {
 
 // loadIndex reads a sealed segment's index file, rebuilding it if invalid.
 func (s *Segment) loadIndex() error {
-	data, err := readIndexFile(s.fs, s.indexPath, (s.size/HeaderSize+1)*indexEntrySize)
+	data, err := readIndexFile(s.log.c, s.indexPath, (s.size/HeaderSize+1)*indexEntrySize)
 	if err == nil {
 		var entries []indexEntry
 		if entries, err = parseIndex(data, s.size, s.next-s.base); err == nil {
@@ -565,7 +565,7 @@ func (s *Segment) rebuildIndex() error {
 		return fmt.Errorf("segment: rebuild index of %s: %w", s.logPath, err)
 	}
 	s.idxLoaded = true
-	if werr := writeIndexFile(s.fs, s.indexPath, s.idx.entries, 0); werr == nil {
+	if werr := writeIndexFile(s.log.c, s.indexPath, s.idx.entries, 0); werr == nil {
 		s.idx.written = len(s.idx.entries)
 	}
 	return nil

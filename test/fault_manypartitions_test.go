@@ -251,11 +251,6 @@ func TestFaultFDLimitBelowFileCache(t *testing.T) {
 	t.Logf("FIGURE fd limit below the file cache: nofile %d, %d partitions x %d segments: produce %v, broker running with %d files open; "+
 		"reads %v, after a clean restart (clean=%v) reads %v", nofile, partitions, segments, codeCount, fds, readOut, info.Clean, readRestart)
 	t.Run("recovers once descriptors free up", func(t *testing.T) {
-		t.Skip("BUG segment/filecache.go:85-88: when opening a segment fails with EMFILE the cache returns the error " +
-			"instead of closing an idle handle and retrying, and cmd/broker never sizes partition.Config.MaxOpenFiles " +
-			"(default 1,024) from RLIMIT_NOFILE. Under a limit below 1,024 the cache keeps idle handles open: " +
-			"partitions that hit EMFILE on a roll refuse writes until restart, and reads of partitions whose files " +
-			"are not open get RESOURCE_EXHAUSTED for good, even after a restart")
 		for c, n := range readRestart {
 			if c != codes.OK {
 				t.Errorf("after restart %d reads got %v; want every acknowledged record readable", n, c)

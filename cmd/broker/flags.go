@@ -46,6 +46,7 @@ type config struct {
 	logFormat       formatFlag
 	shutdownTimeout time.Duration
 	metricsAddr     string
+	maxOpenFiles    int
 	version         bool
 }
 
@@ -72,6 +73,7 @@ func parseFlags(args []string, lookupEnv func(string) (string, bool), out io.Wri
 	fs.Var(&c.logFormat, "log-format", "console or json")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long SIGINT/SIGTERM waits for in-flight calls")
 	fs.StringVar(&c.metricsAddr, "metrics-addr", "", "`address` serving /metrics and /debug/pprof over HTTP (empty: off)")
+	fs.IntVar(&c.maxOpenFiles, "max-open-files", 0, "most segment files held open at once (0: half the RLIMIT_NOFILE soft limit, at most 1024)")
 	fs.BoolVar(&c.version, "version", false, "print version and build information, then exit")
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
@@ -125,6 +127,8 @@ func (c config) check() error {
 		return usagef("--max-partitions %d must be 1 to %d", c.maxPartitions, uint32(math.MaxUint32))
 	case c.shutdownTimeout <= 0:
 		return usagef("--shutdown-timeout %s must be positive", c.shutdownTimeout)
+	case c.maxOpenFiles < 0:
+		return usagef("--max-open-files %d must not be negative", c.maxOpenFiles)
 	}
 	if c.metricsAddr != "" {
 		if _, _, err := net.SplitHostPort(c.metricsAddr); err != nil {
@@ -143,8 +147,28 @@ func (c config) partitionConfig(log zerolog.Logger) partition.Config {
 		RetentionAge:   time.Duration(c.retentionMs) * time.Millisecond,
 		MaxRecordBytes: c.maxRecordBytes,
 		MaxPartitions:  uint32(c.maxPartitions),
+		MaxOpenFiles:   c.openFiles(),
 		Logger:         log,
 	}
+}
+
+// openFiles is the cap of the segment file cache: --max-open-files, or with
+// 0 one sized from the descriptor limit.
+func (c config) openFiles() int {
+	if c.maxOpenFiles > 0 {
+		return c.maxOpenFiles
+	}
+	return autoOpenFiles(nofileLimit())
+}
+
+// autoOpenFiles leaves half of the soft descriptor limit to sockets, .index
+// and group files: a cache sized to the whole limit would starve them.
+// soft == 0 means unknown.
+func autoOpenFiles(soft uint64) int {
+	if soft == 0 {
+		return partition.DefaultMaxOpenFiles
+	}
+	return int(max(1, min(partition.DefaultMaxOpenFiles, soft/2)))
 }
 
 func printUsage(fs *flag.FlagSet, out io.Writer) {

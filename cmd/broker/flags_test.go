@@ -68,6 +68,13 @@ func TestParseFlags(t *testing.T) {
 		{"version ignores env", nil, map[string]string{"LOGBROKER_VERSION": "v9.9.9"},
 			func(c config) bool { return !c.version }},
 		{"version flag", []string{"--version"}, nil, func(c config) bool { return c.version }},
+		{"max open files", []string{"--max-open-files", "77"}, nil,
+			func(c config) bool { return c.partitionConfig(zerolog.Nop()).MaxOpenFiles == 77 }},
+		{"max open files env", nil, map[string]string{"LOGBROKER_MAX_OPEN_FILES": "5000"},
+			func(c config) bool { return c.partitionConfig(zerolog.Nop()).MaxOpenFiles == 5000 }},
+		{"max open files auto", nil, nil, func(c config) bool {
+			return c.partitionConfig(zerolog.Nop()).MaxOpenFiles == autoOpenFiles(nofileLimit())
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -106,6 +113,7 @@ func TestParseFlagsErrors(t *testing.T) {
 		{"too many partitions", []string{"--max-partitions", "4294967296"}, nil, "--max-partitions 4294967296"},
 		{"zero fsync interval", []string{"--fsync-interval", "0s"}, nil, "--fsync-interval 0s"},
 		{"zero shutdown", []string{"--shutdown-timeout", "0s"}, nil, "--shutdown-timeout 0s"},
+		{"negative max open files", []string{"--max-open-files", "-1"}, nil, "--max-open-files -1"},
 		{"empty addr", []string{"--addr", ""}, nil, "--addr"},
 		{"empty data dir", nil, map[string]string{"LOGBROKER_DATA_DIR": ""}, "--data-dir"},
 	}
@@ -131,6 +139,28 @@ func TestHelp(t *testing.T) {
 	for _, want := range []string{"LOGBROKER_DATA_DIR", "-data-dir", "-fsync", "-shutdown-timeout"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("usage lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+// TestAutoOpenFiles: with --max-open-files 0 the segment file cache takes
+// half the soft descriptor limit, at most the storage default.
+func TestAutoOpenFiles(t *testing.T) {
+	tests := []struct {
+		soft uint64
+		want int
+	}{
+		{0, partition.DefaultMaxOpenFiles}, // unknown
+		{1, 1},
+		{2, 1},
+		{512, 256},
+		{2048, partition.DefaultMaxOpenFiles},
+		{1 << 20, partition.DefaultMaxOpenFiles},
+		{^uint64(0), partition.DefaultMaxOpenFiles}, // RLIM_INFINITY
+	}
+	for _, tt := range tests {
+		if got := autoOpenFiles(tt.soft); got != tt.want {
+			t.Errorf("autoOpenFiles(%d) = %d, want %d", tt.soft, got, tt.want)
 		}
 	}
 }

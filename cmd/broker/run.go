@@ -193,6 +193,7 @@ func logStart(log zerolog.Logger, addr net.Addr, metricsAddr string, cfg config,
 		Str("metrics_addr", metricsAddr).
 		Str("data_dir", cfg.dataDir).
 		Str("fsync", cfg.fsync.String()).
+		Int("max_open_files", cfg.openFiles()).
 		Bool("clean", rec.Clean).
 		Int("topics", rec.Topics).
 		Int("partitions", rec.Partitions).
