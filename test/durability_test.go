@@ -449,7 +449,7 @@ func TestDiskFull(t *testing.T) {
 		}
 		acked++
 	}
-	requireCode(t, "Produce to a full disk", err, codes.ResourceExhausted, "disk full")
+	requireCode(t, "Produce to a full disk", err, codes.ResourceExhausted, "disk full", "full-0")
 	t.Logf("disk full after %d records; refused in %s: %v", acked, took, err)
 	if took > 10*time.Second {
 		t.Errorf("the refusal took %s", took)

@@ -45,13 +45,13 @@ func TestTooManyOpenFiles(t *testing.T) {
 	c := b.Client()
 
 	_, err := c.CreateTopic(testContext(t), &pb.CreateTopicRequest{Name: "more", Partitions: 2})
-	requireCode(t, "CreateTopic out of descriptors", err, codes.ResourceExhausted)
+	requireCode(t, "CreateTopic out of descriptors", err, codes.ResourceExhausted, "too many open files", "more-0")
 	// Some partition's file was closed while idle: reading it needs an open.
 	exhausted := 0
 	for p := range uint32(4) {
 		_, err := consumeToEnd(testContext(t), c, &pb.ConsumeRequest{Topic: "fd", Partition: p, StopAtEnd: true})
 		if err != nil {
-			requireCode(t, fmt.Sprintf("Consume fd/%d out of descriptors", p), err, codes.ResourceExhausted)
+			requireCode(t, fmt.Sprintf("Consume fd/%d out of descriptors", p), err, codes.ResourceExhausted, "too many open files", fmt.Sprintf("fd-%d", p))
 			exhausted++
 		}
 	}
@@ -63,7 +63,7 @@ func TestTooManyOpenFiles(t *testing.T) {
 	for p := range uint32(4) {
 		_, err := c.Produce(testContext(t), &pb.ProduceRequest{Topic: "fd", Partition: p, Records: []*pb.Record{record100(3)}})
 		if err != nil {
-			requireCode(t, fmt.Sprintf("Produce fd/%d out of descriptors", p), err, codes.ResourceExhausted)
+			requireCode(t, fmt.Sprintf("Produce fd/%d out of descriptors", p), err, codes.ResourceExhausted, "too many open files", fmt.Sprintf("fd-%d", p))
 			appendFailed[p] = true
 		}
 	}
