@@ -16,7 +16,9 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/logbroker/logbroker/partition"
 	"github.com/logbroker/logbroker/pb"
+	"github.com/logbroker/logbroker/server"
 )
 
 // TestTopicLifecycle: CreateTopic, ListTopics (sorted), GetOffsets and
@@ -134,7 +136,14 @@ func TestCreateTopicRace(t *testing.T) {
 // 0/0 once the request is handed to the partition, so a later acknowledged
 // request from the same client lands after it.
 func TestProduceAcks(t *testing.T) {
-	b := startInproc(t)
+	for _, mode := range []partition.FsyncMode{partition.FsyncAlways, partition.FsyncInterval, partition.FsyncNever} {
+		t.Run(mode.String(), func(t *testing.T) {
+			testProduceAcks(t, startInproc(t, func(c *partition.Config, _ *server.Options) { c.Fsync = mode }))
+		})
+	}
+}
+
+func testProduceAcks(t *testing.T, b *inproc) {
 	b.createTopic("acks", 1)
 	c := b.Client()
 	ctx := testContext(t)
@@ -434,6 +443,15 @@ func TestLiveTail(t *testing.T) {
 			if string(e.GetValue()) != v || e.GetOffset() != off {
 				t.Fatalf("tail %d got %q at %d, want %q at %d", i, e.GetValue(), e.GetOffset(), v, off)
 			}
+		}
+	}
+	// An ACKS_NONE append wakes them as well.
+	if _, err := c.Produce(testContext(t), &pb.ProduceRequest{Topic: "tail", Records: vals("unacked"), Acks: pb.Acks_ACKS_NONE}); err != nil {
+		t.Fatal(err)
+	}
+	for i, s := range streams {
+		if e := s.next(t); string(e.GetValue()) != "unacked" {
+			t.Fatalf("tail %d got %q after an ACKS_NONE append", i, e.GetValue())
 		}
 	}
 	slices.Sort(lat)
