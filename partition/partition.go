@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -171,7 +172,7 @@ func (p *Partition) encode(recs []Record) (*appendReq, error) {
 		}
 		size += n
 	}
-	frame := make([]byte, segment.HeaderSize, size)
+	frame := getFrame(size)
 	var maxTs int64
 	for i := range recs {
 		r := &recs[i]
@@ -182,6 +183,28 @@ func (p *Partition) encode(recs []Record) (*appendReq, error) {
 		frame = segment.AppendRecord(frame, r.Key, r.Value, r.Headers, ts)
 	}
 	return &appendReq{frame: frame, count: len(recs), maxTs: maxTs}, nil
+}
+
+// framePool recycles frame buffers: a produce request of 1,000 small records
+// is a 100 KiB+ allocation that the actor is done with once it is written.
+var framePool sync.Pool
+
+// maxPooledFrame keeps rare huge requests from pinning memory.
+const maxPooledFrame = 4 << 20
+
+// getFrame returns a buffer of length segment.HeaderSize and capacity >= size.
+func getFrame(size int) []byte {
+	if v, ok := framePool.Get().(*[]byte); ok && cap(*v) >= size {
+		return (*v)[:segment.HeaderSize]
+	}
+	return make([]byte, segment.HeaderSize, size)
+}
+
+func putFrame(b []byte) {
+	if cap(b) == 0 || cap(b) > maxPooledFrame {
+		return
+	}
+	framePool.Put(&b)
 }
 
 func stamp(ts, now int64) int64 {
@@ -371,6 +394,11 @@ drain:
 	}
 	segs := l.Segments()
 	err := l.Append(buf, int(next-base))
+	// The bytes are in the file (or refused): the frames can be reused.
+	for _, r := range batch {
+		putFrame(r.frame)
+		r.frame = nil
+	}
 	var syncTook time.Duration
 	if err == nil && p.cfg.Fsync == FsyncAlways {
 		start := time.Now()
