@@ -44,8 +44,8 @@ profile() {
 for w in "${WORKLOADS[@]}"; do
   case "$w" in
     produce) profile produce produce --topic prof --record-size 100 --batch 1000 --producers 2 --duration $((SECS + 3))s ;;
-    consume-batches) profile consume-batches consume --topic prof --consume-api batches --records 5000000 ;;
-    consume-entries) profile consume-entries consume --topic prof --consume-api entries --records 5000000 ;;
+    consume-batches) profile consume-batches consume --topic prof --consume-api batches --records 2000000 ;;
+    consume-entries) profile consume-entries consume --topic prof --consume-api entries --records 2000000 ;;
     latency) profile latency latency --topic proflat --rate "${RATE:-5000}" --duration $((SECS + 3))s --warmup 1s ;;
     *) log "unknown workload $w"; exit 2 ;;
   esac

@@ -163,9 +163,16 @@ func scalingChart(d data) string {
 	g := barGroup{title: "LogBroker, produce 100 B, batches of 1,000, same producers"}
 	for _, p := range []int{1, 8, 64, 1024} {
 		if v, ok := d.median("logbroker", fmt.Sprintf("produce-100B-p%d", p), "records_per_sec"); ok {
-			g.bars = append(g.bars, bar{fmt.Sprintf("%d partitions", p), v, colors["logbroker"]})
+			g.bars = append(g.bars, bar{plural(p, "partition"), v, colors["logbroker"]})
 		}
 	}
 	return barChart("Partition scaling: aggregate produce throughput", "records per second", []barGroup{g}, false,
 		func(v float64) string { return group(int64(v)) + "/s" })
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return group(int64(n)) + " " + word + "s"
 }
