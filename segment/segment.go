@@ -206,13 +206,22 @@ func (s *Segment) openClean() (RecoverStats, error) {
 	if err != nil {
 		return s.recover()
 	}
-	entries, err := parseIndex(data, size, math.MaxUint32+1)
-	if err != nil || len(entries) == 0 {
-		return s.recover()
+	// An index with no entries is what a new or just-rolled segment has, and
+	// fits a log no longer than one interval (its entry may not be written
+	// yet): checking that whole log from position 0 reads no more than a
+	// clean open reads from a last entry. A longer log must have entries.
+	var entries []indexEntry
+	if len(data) > 0 || size > int64(s.o.IndexIntervalBytes) {
+		if entries, err = parseIndex(data, size, math.MaxUint32+1); err != nil || len(entries) == 0 {
+			return s.recover()
+		}
 	}
-	last := entries[len(entries)-1]
-	s.idx = index{entries: entries, written: len(entries), unverified: len(entries) - 1}
-	s.size, s.next = int64(last.pos), s.base+uint64(last.rel)
+	var from indexEntry // the first frame, (0, 0), when there are no entries
+	if len(entries) > 0 {
+		from = entries[len(entries)-1]
+	}
+	s.idx = index{entries: entries, written: len(entries), unverified: max(len(entries)-1, 0)}
+	s.size, s.next = int64(from.pos), s.base+uint64(from.rel)
 	st, err = s.scanTail(true)
 	if err != nil || s.size != size {
 		// Bad index or bad tail in what a clean shutdown synced: check it all.

@@ -424,3 +424,91 @@ func TestViewsWhileAppending(t *testing.T) {
 		}
 	}
 }
+
+// TestOpenCleanIndexFits: a clean open of a segment whose index has no
+// entries rebuilds nothing when the log is no longer than one index interval
+// (a new or just-rolled segment), and still never trusts an index that does
+// not fit its log.
+func TestOpenCleanIndexFits(t *testing.T) {
+	const interval = 1024
+	o := Options{IndexIntervalBytes: interval}
+	tests := []struct {
+		name        string
+		frames      int           // frames of one 100-byte record (about 150 bytes each)
+		index       func() []byte // the index file to write instead; nil: delete it
+		keepIndex   bool
+		tail        []byte // appended to the .log after the clean close
+		wantRebuilt bool
+	}{
+		{name: "empty log, empty index", keepIndex: true},
+		{name: "short log, its index", frames: 3, keepIndex: true},
+		{name: "short log, empty index", frames: 3, index: func() []byte { return []byte{} }},
+		{name: "log just under one interval, empty index", frames: 6, index: func() []byte { return []byte{} }},
+		{name: "long log, its index", frames: 30, keepIndex: true},
+		{name: "long log, empty index", frames: 30, index: func() []byte { return []byte{} }, wantRebuilt: true},
+		{name: "empty log, index deleted", index: func() []byte { return nil }, wantRebuilt: true},
+		{name: "short log, index deleted", frames: 3, index: func() []byte { return nil }, wantRebuilt: true},
+		{name: "short log, bad entry", frames: 3, index: func() []byte { return []byte{1, 0, 0, 0, 0, 0, 0, 0} }, wantRebuilt: true},
+		{name: "short log, half an entry", frames: 3, index: func() []byte { return []byte{0, 0, 0, 0} }, wantRebuilt: true},
+		{name: "short log, empty index, torn tail", frames: 3, index: func() []byte { return []byte{} }, tail: []byte{9, 9, 9}, wantRebuilt: true},
+		{name: "empty log, empty index, garbage", keepIndex: true, tail: []byte{1, 2, 3, 4, 5}, wantRebuilt: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ffs, dir := faultDir(t)
+			c := NewFileCache(ffs, 2)
+			s, l := buildSegment(t, c, dir, 40, o, tt.frames, 1, 100)
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			logPath, indexPath := filepath.Join(dir, LogName(40)), filepath.Join(dir, IndexName(40))
+			wantSize := int64(len(readFS(t, ffs, logPath)))
+			if wantSize > interval != (tt.frames > 6) {
+				t.Fatalf("log of %d frames is %d bytes: the cases assume up to 6 fit in %d", tt.frames, wantSize, interval)
+			}
+			if !tt.keepIndex {
+				if b := tt.index(); b == nil {
+					if err := ffs.Remove(indexPath); err != nil {
+						t.Fatal(err)
+					}
+				} else {
+					writeFS(t, ffs, indexPath, b, true)
+				}
+			}
+			if tt.tail != nil {
+				writeFS(t, ffs, logPath, append(readFS(t, ffs, logPath), tt.tail...), true)
+			}
+			s, st, err := Open(c, dir, 40, o, Clean, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			if st.IndexRebuilt != tt.wantRebuilt || s.Size() != wantSize || s.Next() != l.next() || st.TruncatedBytes != int64(len(tt.tail)) {
+				t.Fatalf("size %d next %d stats %+v; want size %d next %d, rebuilt %v", s.Size(), s.Next(), st, wantSize, l.next(), tt.wantRebuilt)
+			}
+			if tt.frames > 0 {
+				got, err := readAll(t, s, 40, 1<<20)
+				if err != nil || !bytes.Equal(got, l.want(40)) {
+					t.Fatalf("read %d bytes, %v", len(got), err)
+				}
+			}
+			if err := s.Append(l.add(t, valueRecs(len(l.records), 1, 10)...)); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			// The index written at close fits the log: the next clean open is quiet.
+			s, st, err = Open(c, dir, 40, o, Clean, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.IndexRebuilt || s.Next() != l.next() {
+				t.Fatalf("second open: next %d stats %+v; want next %d, no rebuild", s.Next(), st, l.next())
+			}
+			if idx := readFS(t, ffs, indexPath); len(idx) == 0 {
+				t.Fatal("index file still empty after a close")
+			}
+		})
+	}
+}

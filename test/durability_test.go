@@ -617,7 +617,6 @@ func TestUnavailableWhileStarting(t *testing.T) {
 // partitions (a new topic, or an active segment just rolled) logs no
 // warning: nothing was damaged.
 func TestCleanRestartIsQuiet(t *testing.T) {
-	t.Skip("bug: every empty segment logs \"rebuilt a damaged index from its log\" on a clean start: segment/segment.go openClean treats an index with no entries as bad and falls back to recover, which sets IndexRebuilt (partition/log.go openLog then warns)")
 	b := startInproc(t)
 	b.createTopic("empty", 2)
 	b.fill("empty", 1, 0, 3, 1)
