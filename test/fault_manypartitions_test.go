@@ -176,17 +176,18 @@ func (f *fdPeak) sample(b *ProcBroker) {
 }
 
 // TestFaultFDLimitBelowFileCache runs the broker with fewer descriptors
-// (512) than its segment file cache may hold open (1,024, not settable from
-// the daemon), so that rolling segments runs out of descriptors. The broker
-// must not crash: every produce succeeds or gets RESOURCE_EXHAUSTED, reads
-// keep serving everything acknowledged, and it stops and starts cleanly.
+// (512) than its segment file cache may hold open (--max-open-files=1024,
+// where the default would size the cache from the limit), so that rolling
+// segments runs out of descriptors. The broker must not crash: every produce
+// succeeds or gets RESOURCE_EXHAUSTED, reads keep serving everything
+// acknowledged, and it stops and starts cleanly.
 func TestFaultFDLimitBelowFileCache(t *testing.T) {
 	const (
 		nofile     = 512
 		partitions = 300
 		segments   = 4
 	)
-	b := StartProcBroker(t, ProcOptions{NoFile: nofile, Args: []string{"--segment-bytes=4096", "--fsync=never"}})
+	b := StartProcBroker(t, ProcOptions{NoFile: nofile, Args: []string{"--segment-bytes=4096", "--fsync=never", "--max-open-files=1024"}})
 	if _, err := b.Client().CreateTopic(faultCtx(t, time.Minute), &pb.CreateTopicRequest{Name: "lowfd", Partitions: partitions}); err != nil {
 		t.Fatalf("CreateTopic: %v", err)
 	}
