@@ -1,10 +1,12 @@
 package partition
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"math/rand"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -207,5 +209,52 @@ func TestSyncErrorIsNeverAcknowledged(t *testing.T) {
 	got := readAll(t, p, 0, 0)
 	if len(got) != 1 || string(got[0].Value) != "ok" {
 		t.Fatalf("reads after a sync error return %d records; the unacknowledged one must not be served", len(got))
+	}
+}
+
+// TestRollFailsHalfWayThenResumes: the new segment of a roll cannot be
+// created (out of descriptors) after the old one was sealed. The append is
+// refused, nothing partial is visible, and the next append finishes the roll.
+func TestRollFailsHalfWayThenResumes(t *testing.T) {
+	ctx := context.Background()
+	ffs := segment.NewFaultFS()
+	cfg := testConfig()
+	cfg.FS = ffs
+	r, err := Open("/data", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	r.CreateTopic(ctx, "t", 1)
+	p, _ := r.Partition("t", 0)
+	ffs.SetHook(func(op segment.Op, name string) error {
+		if op == segment.OpOpen && strings.HasSuffix(name, ".log") && !strings.HasSuffix(name, "00000000000000000000.log") {
+			return syscall.EMFILE
+		}
+		return nil
+	})
+	var refused error
+	n := 0
+	for ; n < 1000 && refused == nil; n++ {
+		_, _, refused = p.Append(ctx, []Record{{Value: value(n)}})
+	}
+	if !errors.Is(refused, ErrTooManyOpenFiles) {
+		t.Fatalf("append needing a roll without descriptors: %v, want ErrTooManyOpenFiles", refused)
+	}
+	ffs.SetHook(nil)
+	// The refused record was not stored; write it again and carry on.
+	for i := n - 1; i < n+50; i++ {
+		if _, _, err := p.Append(ctx, []Record{{Value: value(i)}}); err != nil {
+			t.Fatalf("append %d after descriptors returned: %v", i, err)
+		}
+	}
+	got := readAll(t, p, 0, 0)
+	if len(got) != n+50 {
+		t.Fatalf("read %d records, want %d", len(got), n+50)
+	}
+	for i, rec := range got {
+		if !bytes.Equal(rec.Value, value(i)) {
+			t.Fatalf("offset %d holds %q", i, rec.Value)
+		}
 	}
 }

@@ -70,7 +70,7 @@ func openLog(dir string, cfg *Config, files *segment.FileCache, log zerolog.Logg
 			l.closeSegments()
 			return nil, stats, 0, fmt.Errorf("partition: open segment %d in %s: %w", base, dir, classify(err))
 		}
-		if mode == segment.Recover || st.TruncatedBytes > 0 {
+		if mode == segment.Recover || st.TruncatedBytes > 0 || st.IndexRebuilt {
 			// A clean open reads only the active segment's last index
 			// interval, unless what it finds there sends it to a full scan.
 			stats.ScannedBytes += st.ScannedBytes
@@ -137,7 +137,9 @@ func (l *Log) Size() int64 {
 // count records, in one write. It rolls first when the active segment is full.
 // On error nothing of frames is visible.
 func (l *Log) Append(frames []byte, count int) error {
-	if segment.ShouldRoll(l.active().Size(), int64(len(frames)), l.cfg.SegmentBytes) {
+	// A sealed active segment is a roll that failed half way (its new
+	// segment could not be created): finish it.
+	if l.active().Sealed() || segment.ShouldRoll(l.active().Size(), int64(len(frames)), l.cfg.SegmentBytes) {
 		if err := l.roll(); err != nil {
 			return err
 		}

@@ -409,7 +409,10 @@ drain:
 			// stop taking writes rather than guess.
 			err = p.fail(err)
 		}
-	} else if err != nil && !errors.Is(err, ErrDiskFull) {
+	} else if err != nil && !errors.Is(err, ErrDiskFull) && !errors.Is(err, ErrTooManyOpenFiles) {
+		// Out of space or descriptors, the write was cut back or never
+		// happened and the partition can take writes when they return.
+		// Any other write error leaves the file in doubt.
 		err = p.fail(err)
 	}
 	if err == nil && p.cfg.Fsync == FsyncInterval && p.syncTimer == nil {

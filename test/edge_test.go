@@ -91,7 +91,6 @@ func TestTooManyOpenFiles(t *testing.T) {
 // descriptors are back the partition takes writes again, as it does after a
 // full disk.
 func TestWritesResumeAfterTooManyOpenFiles(t *testing.T) {
-	t.Skip("bug: partition/partition.go handleAppends fails the partition for good (p.fail, writes refused until restart) on any append error but ErrDiskFull, including ErrTooManyOpenFiles from opening the segment file, when nothing was written")
 	fsys := segment.NewFaultFS()
 	b := startInproc(t, func(c *partition.Config, _ *server.Options) {
 		c.FS = fsys
