@@ -233,24 +233,28 @@ func TestRollFailsHalfWayThenResumes(t *testing.T) {
 		}
 		return nil
 	})
-	var refused error
+	// Small records fill the segment to just under its size; then a large
+	// one needs the roll.
 	n := 0
-	for ; n < 1000 && refused == nil; n++ {
-		_, _, refused = p.Append(ctx, []Record{{Value: value(n)}})
+	for ; p.Stats().SizeBytes+100 < cfg.SegmentBytes; n++ {
+		if _, _, err := p.Append(ctx, []Record{{Value: value(n)}}); err != nil {
+			t.Fatal(err)
+		}
 	}
+	_, _, refused := p.Append(ctx, []Record{{Value: make([]byte, 500)}})
 	if !errors.Is(refused, ErrTooManyOpenFiles) {
 		t.Fatalf("append needing a roll without descriptors: %v, want ErrTooManyOpenFiles", refused)
 	}
 	ffs.SetHook(nil)
-	// The refused record was not stored; write it again and carry on.
-	for i := n - 1; i < n+50; i++ {
+	// A small record would fit the old segment, which is sealed now.
+	for i := n; i < n+50; i++ {
 		if _, _, err := p.Append(ctx, []Record{{Value: value(i)}}); err != nil {
 			t.Fatalf("append %d after descriptors returned: %v", i, err)
 		}
 	}
 	got := readAll(t, p, 0, 0)
-	if len(got) != n+50 {
-		t.Fatalf("read %d records, want %d", len(got), n+50)
+	if len(got) != n+50 || p.Stats().Segments != 2 {
+		t.Fatalf("read %d records in %d segments, want %d in 2", len(got), p.Stats().Segments, n+50)
 	}
 	for i, rec := range got {
 		if !bytes.Equal(rec.Value, value(i)) {
