@@ -4,6 +4,8 @@ import (
 	"google.golang.org/grpc/encoding"
 	"google.golang.org/grpc/encoding/proto"
 	"google.golang.org/grpc/mem"
+
+	"github.com/logbroker/logbroker/pb"
 )
 
 // rawMessage is a message already in protobuf wire form. Stored records are
@@ -32,6 +34,14 @@ func (c codec) Marshal(v any) (mem.BufferSlice, error) {
 }
 
 func (c codec) Unmarshal(data mem.BufferSlice, v any) error {
+	if m, ok := v.(*pb.ProduceRequest); ok {
+		// One copy of the request; the records alias it, since gRPC
+		// reuses data's buffers once this returns.
+		if err := unmarshalProduce(data.Materialize(), m); err == nil {
+			return nil
+		}
+		m.Reset()
+	}
 	return c.proto.Unmarshal(data, v)
 }
 
