@@ -150,16 +150,8 @@ func TestPowerLossLosesNoAckedRecord(t *testing.T) {
 
 func TestDiskFullThenSpaceReturns(t *testing.T) {
 	ctx := context.Background()
-	ffs := segment.NewFaultFS()
-	cfg := testConfig()
-	cfg.FS = ffs
-	r, err := Open("/data", cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ffs, _, r, p := newFaultPartition(t)
 	defer r.Close()
-	r.CreateTopic(ctx, "t", 1)
-	p, _ := r.Partition("t", 0)
 	ffs.SetCapacity(ffs.Used() + 3000)
 	var full error
 	for i := 0; i < 1000 && full == nil; i++ {
@@ -185,16 +177,8 @@ func TestDiskFullThenSpaceReturns(t *testing.T) {
 
 func TestSyncErrorIsNeverAcknowledged(t *testing.T) {
 	ctx := context.Background()
-	ffs := segment.NewFaultFS()
-	cfg := testConfig()
-	cfg.FS = ffs
-	r, err := Open("/data", cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ffs, _, r, p := newFaultPartition(t)
 	defer r.Close()
-	r.CreateTopic(ctx, "t", 1)
-	p, _ := r.Partition("t", 0)
 	if _, _, err := p.Append(ctx, []Record{{Value: []byte("ok")}}); err != nil {
 		t.Fatal(err)
 	}
@@ -217,16 +201,8 @@ func TestSyncErrorIsNeverAcknowledged(t *testing.T) {
 // refused, nothing partial is visible, and the next append finishes the roll.
 func TestRollFailsHalfWayThenResumes(t *testing.T) {
 	ctx := context.Background()
-	ffs := segment.NewFaultFS()
-	cfg := testConfig()
-	cfg.FS = ffs
-	r, err := Open("/data", cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ffs, cfg, r, p := newFaultPartition(t)
 	defer r.Close()
-	r.CreateTopic(ctx, "t", 1)
-	p, _ := r.Partition("t", 0)
 	ffs.SetHook(func(op segment.Op, name string) error {
 		if op == segment.OpOpen && strings.HasSuffix(name, ".log") && !strings.HasSuffix(name, "00000000000000000000.log") {
 			return syscall.EMFILE
@@ -261,4 +237,25 @@ func TestRollFailsHalfWayThenResumes(t *testing.T) {
 			t.Fatalf("offset %d holds %q", i, rec.Value)
 		}
 	}
+}
+
+// newFaultPartition opens a registry on a fresh FaultFS with one
+// one-partition topic "t".
+func newFaultPartition(t *testing.T) (*segment.FaultFS, Config, *Registry, *Partition) {
+	t.Helper()
+	ffs := segment.NewFaultFS()
+	cfg := testConfig()
+	cfg.FS = ffs
+	r, err := Open("/data", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.CreateTopic(context.Background(), "t", 1); err != nil {
+		t.Fatal(err)
+	}
+	p, err := r.Partition("t", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ffs, cfg, r, p
 }
