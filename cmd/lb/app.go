@@ -117,6 +117,38 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	return e.exit(top.fail(fmt.Sprintf("unknown command %q", name)))
 }
 
+// dispatch runs the subcommand that args[0] names (lb topics create ...),
+// for commands made of subcommands; their summaries go unused.
+func (e *env) dispatch(ctx context.Context, u usage, args []string, subs []command) error {
+	names := make([]string, len(subs))
+	for i, s := range subs {
+		names[i] = s.name
+	}
+	choices := orList(names)
+	if len(args) == 0 {
+		return u.fail("which one? " + choices)
+	}
+	for _, s := range subs {
+		if s.name == args[0] {
+			return s.run(ctx, e, args[1:])
+		}
+	}
+	switch args[0] {
+	case "-h", "-help", "--help":
+		fmt.Fprint(e.stdout, u.text)
+		return errHelpShown
+	}
+	return u.fail(fmt.Sprintf("unknown subcommand %q: want %s", args[0], choices))
+}
+
+// orList writes names as a person would: "a", "a or b", "a, b or c".
+func orList(names []string) string {
+	if len(names) < 2 {
+		return strings.Join(names, "")
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
+}
+
 // exit prints err for a person and picks the exit code.
 func (e *env) exit(err error) int {
 	var ue *usageError

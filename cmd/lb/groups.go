@@ -26,19 +26,10 @@ Run 'lb groups <subcommand> --help' for its flags.
 
 func runGroups(ctx context.Context, e *env, args []string) error {
 	u := usage{name: "lb groups", line: "lb groups list|describe ...", text: groupsUsage}
-	if len(args) == 0 {
-		return u.fail("which one? list or describe")
-	}
-	switch args[0] {
-	case "list":
-		return groupsList(ctx, e, args[1:])
-	case "describe":
-		return groupsDescribe(ctx, e, args[1:])
-	case "-h", "-help", "--help":
-		fmt.Fprint(e.stdout, groupsUsage)
-		return errHelpShown
-	}
-	return u.fail(fmt.Sprintf("unknown subcommand %q: want list or describe", args[0]))
+	return e.dispatch(ctx, u, args, []command{
+		{name: "list", run: groupsList},
+		{name: "describe", run: groupsDescribe},
+	})
 }
 
 func groupsList(ctx context.Context, e *env, args []string) error {

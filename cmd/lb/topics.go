@@ -22,23 +22,12 @@ Run 'lb topics <subcommand> --help' for its flags.
 
 func runTopics(ctx context.Context, e *env, args []string) error {
 	u := usage{name: "lb topics", line: "lb topics create|list|describe|delete ...", text: topicsUsage}
-	if len(args) == 0 {
-		return u.fail("which one? create, list, describe or delete")
-	}
-	switch args[0] {
-	case "create":
-		return topicsCreate(ctx, e, args[1:])
-	case "list":
-		return topicsList(ctx, e, args[1:])
-	case "describe":
-		return topicsDescribe(ctx, e, args[1:])
-	case "delete":
-		return topicsDelete(ctx, e, args[1:])
-	case "-h", "-help", "--help":
-		fmt.Fprint(e.stdout, topicsUsage)
-		return errHelpShown
-	}
-	return u.fail(fmt.Sprintf("unknown subcommand %q: want create, list, describe or delete", args[0]))
+	return e.dispatch(ctx, u, args, []command{
+		{name: "create", run: topicsCreate},
+		{name: "list", run: topicsList},
+		{name: "describe", run: topicsDescribe},
+		{name: "delete", run: topicsDelete},
+	})
 }
 
 // oneName parses a subcommand that takes exactly one topic NAME.
