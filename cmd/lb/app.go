@@ -237,6 +237,31 @@ func (e *env) parse(fs *flag.FlagSet, u usage, args []string) ([]string, error) 
 	}
 }
 
+// parseOne parses a command that takes exactly one argument, called what
+// in the error ("topic NAME").
+func (e *env) parseOne(fs *flag.FlagSet, u usage, args []string, what string) (string, error) {
+	pos, err := e.parse(fs, u, args)
+	if err != nil {
+		return "", err
+	}
+	if len(pos) != 1 {
+		return "", u.fail(fmt.Sprintf("want one %s, got %d arguments", what, len(pos)))
+	}
+	return pos[0], nil
+}
+
+// parseNone parses a command that takes flags only.
+func (e *env) parseNone(fs *flag.FlagSet, u usage, args []string) error {
+	pos, err := e.parse(fs, u, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 0 {
+		return u.fail(fmt.Sprintf("takes no arguments, got %q", strings.Join(pos, " ")))
+	}
+	return nil
+}
+
 // printFlags lists a flag set's flags in --name form.
 func printFlags(w io.Writer, fs *flag.FlagSet) {
 	fmt.Fprintln(w, "\nFlags:")

@@ -54,14 +54,10 @@ func runConsume(ctx context.Context, e *env, args []string) error {
 	output := fs.String("output", "plain", "output `FORMAT`: plain or json")
 	maxBytes := fs.Uint("max-bytes", 0, "largest read `BYTES` per batch from the broker (default: the broker's)")
 	gf := addGroupFlags(fs)
-	pos, err := e.parse(fs, u, args)
+	topic, err := e.parseOne(fs, u, args, "TOPIC")
 	if err != nil {
 		return err
 	}
-	if len(pos) != 1 {
-		return u.fail(fmt.Sprintf("want one TOPIC, got %d arguments", len(pos)))
-	}
-	topic := pos[0]
 	from, err := client.ParsePosition(*fromText)
 	if err != nil {
 		return u.fail(fmt.Sprintf("--from %q: want earliest, latest or an offset (0, 1, ...)", *fromText))

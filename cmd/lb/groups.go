@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strconv"
-	"strings"
 	"text/tabwriter"
 
 	"google.golang.org/grpc/codes"
@@ -34,13 +33,8 @@ func runGroups(ctx context.Context, e *env, args []string) error {
 
 func groupsList(ctx context.Context, e *env, args []string) error {
 	u := usage{name: "lb groups list", line: "lb groups list", text: "List consumer groups, sorted by name.\n\nUsage:\n  lb groups list\n"}
-	fs := e.flagSet(u.name)
-	pos, err := e.parse(fs, u, args)
-	if err != nil {
+	if err := e.parseNone(e.flagSet(u.name), u, args); err != nil {
 		return err
-	}
-	if len(pos) != 0 {
-		return u.fail(fmt.Sprintf("takes no arguments, got %q", strings.Join(pos, " ")))
 	}
 	c, err := e.dial(ctx)
 	if err != nil {
@@ -81,15 +75,10 @@ start. NEXT is the offset the next record will get, and LAG = NEXT - COMMITTED
 the records not yet consumed (NEXT - LOG-START when nothing is committed).
 `,
 	}
-	fs := e.flagSet(u.name)
-	pos, err := e.parse(fs, u, args)
+	name, err := e.parseOne(e.flagSet(u.name), u, args, "GROUP")
 	if err != nil {
 		return err
 	}
-	if len(pos) != 1 {
-		return u.fail(fmt.Sprintf("want one GROUP, got %d arguments", len(pos)))
-	}
-	name := pos[0]
 	c, err := e.dial(ctx)
 	if err != nil {
 		return err

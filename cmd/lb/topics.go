@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"strings"
 	"text/tabwriter"
 )
 
@@ -30,19 +29,6 @@ func runTopics(ctx context.Context, e *env, args []string) error {
 	})
 }
 
-// oneName parses a subcommand that takes exactly one topic NAME.
-func oneName(e *env, u usage, args []string) (string, error) {
-	fs := e.flagSet(u.name)
-	pos, err := e.parse(fs, u, args)
-	if err != nil {
-		return "", err
-	}
-	if len(pos) != 1 {
-		return "", u.fail(fmt.Sprintf("want one topic NAME, got %d arguments", len(pos)))
-	}
-	return pos[0], nil
-}
-
 func topicsCreate(ctx context.Context, e *env, args []string) error {
 	u := usage{
 		name: "lb topics create",
@@ -61,12 +47,9 @@ Example:
 	}
 	fs := e.flagSet(u.name)
 	partitions := fs.Uint("partitions", 1, "number of partitions `N`")
-	pos, err := e.parse(fs, u, args)
+	name, err := e.parseOne(fs, u, args, "topic NAME")
 	if err != nil {
 		return err
-	}
-	if len(pos) != 1 {
-		return u.fail(fmt.Sprintf("want one topic NAME, got %d arguments", len(pos)))
 	}
 	if *partitions == 0 || uint64(*partitions) > math.MaxUint32 {
 		return u.fail(fmt.Sprintf("--partitions %d: want 1 or more (the broker sets the maximum)", *partitions))
@@ -78,7 +61,7 @@ Example:
 	defer c.Close()
 	rctx, cancel := e.withTimeout(ctx)
 	defer cancel()
-	md, err := c.CreateTopic(rctx, pos[0], uint32(*partitions))
+	md, err := c.CreateTopic(rctx, name, uint32(*partitions))
 	if err != nil {
 		return err
 	}
@@ -89,13 +72,8 @@ Example:
 
 func topicsList(ctx context.Context, e *env, args []string) error {
 	u := usage{name: "lb topics list", line: "lb topics list", text: "List topics, sorted by name, with their partition counts.\n\nUsage:\n  lb topics list\n"}
-	fs := e.flagSet(u.name)
-	pos, err := e.parse(fs, u, args)
-	if err != nil {
+	if err := e.parseNone(e.flagSet(u.name), u, args); err != nil {
 		return err
-	}
-	if len(pos) != 0 {
-		return u.fail(fmt.Sprintf("takes no arguments, got %q", strings.Join(pos, " ")))
 	}
 	c, err := e.dial(ctx)
 	if err != nil {
@@ -133,7 +111,7 @@ LOG-START is the lowest offset still stored (retention moves it up), NEXT the
 offset the next record will get, and COUNT = NEXT - LOG-START the records held.
 `,
 	}
-	name, err := oneName(e, u, args)
+	name, err := e.parseOne(e.flagSet(u.name), u, args, "topic NAME")
 	if err != nil {
 		return err
 	}
@@ -160,7 +138,7 @@ offset the next record will get, and COUNT = NEXT - LOG-START the records held.
 
 func topicsDelete(ctx context.Context, e *env, args []string) error {
 	u := usage{name: "lb topics delete", line: "lb topics delete NAME", text: "Delete a topic and all of its records. There is no undo.\n\nUsage:\n  lb topics delete NAME\n"}
-	name, err := oneName(e, u, args)
+	name, err := e.parseOne(e.flagSet(u.name), u, args, "topic NAME")
 	if err != nil {
 		return err
 	}
