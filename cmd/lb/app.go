@@ -299,6 +299,20 @@ func (e *env) logger() zerolog.Logger {
 	return zerolog.New(w).Level(zerolog.WarnLevel)
 }
 
+// request dials the broker and runs do with a context bounded by --timeout;
+// every call do makes shares that one deadline. The connection closes when
+// do returns.
+func (e *env) request(ctx context.Context, do func(rctx context.Context, c *client.Client) error) error {
+	c, err := e.dial(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	rctx, cancel := e.withTimeout(ctx)
+	defer cancel()
+	return do(rctx, c)
+}
+
 // withTimeout bounds one request by --timeout.
 func (e *env) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, e.timeout)

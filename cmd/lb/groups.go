@@ -9,6 +9,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/logbroker/logbroker/client"
 	"github.com/logbroker/logbroker/pb"
 )
 
@@ -36,27 +37,22 @@ func groupsList(ctx context.Context, e *env, args []string) error {
 	if err := e.parseNone(e.flagSet(u.name), u, args); err != nil {
 		return err
 	}
-	c, err := e.dial(ctx)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	rctx, cancel := e.withTimeout(ctx)
-	defer cancel()
-	resp, err := c.Broker().ListGroups(rctx, &pb.ListGroupsRequest{})
-	if err != nil {
-		return err
-	}
-	if len(resp.GetGroups()) == 0 {
-		fmt.Fprintln(e.stderr, "no consumer groups yet; start one with: lb consume TOPIC --group GROUP")
-		return nil
-	}
-	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "GROUP\tTOPIC\tGENERATION\tMEMBERS")
-	for _, g := range resp.GetGroups() {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\n", g.GetGroup(), orDash(g.GetTopic()), g.GetGeneration(), len(g.GetMembers()))
-	}
-	return tw.Flush()
+	return e.request(ctx, func(rctx context.Context, c *client.Client) error {
+		resp, err := c.Broker().ListGroups(rctx, &pb.ListGroupsRequest{})
+		if err != nil {
+			return err
+		}
+		if len(resp.GetGroups()) == 0 {
+			fmt.Fprintln(e.stderr, "no consumer groups yet; start one with: lb consume TOPIC --group GROUP")
+			return nil
+		}
+		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "GROUP\tTOPIC\tGENERATION\tMEMBERS")
+		for _, g := range resp.GetGroups() {
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\n", g.GetGroup(), orDash(g.GetTopic()), g.GetGeneration(), len(g.GetMembers()))
+		}
+		return tw.Flush()
+	})
 }
 
 func groupsDescribe(ctx context.Context, e *env, args []string) error {
@@ -79,13 +75,13 @@ the records not yet consumed (NEXT - LOG-START when nothing is committed).
 	if err != nil {
 		return err
 	}
-	c, err := e.dial(ctx)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	rctx, cancel := e.withTimeout(ctx)
-	defer cancel()
+	return e.request(ctx, func(rctx context.Context, c *client.Client) error {
+		return describeGroup(rctx, e, c, name)
+	})
+}
+
+// describeGroup prints group name's members, committed offsets and lag.
+func describeGroup(rctx context.Context, e *env, c *client.Client, name string) error {
 	resp, err := c.Broker().ListGroups(rctx, &pb.ListGroupsRequest{})
 	if err != nil {
 		return err

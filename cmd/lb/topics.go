@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math"
 	"text/tabwriter"
+
+	"github.com/logbroker/logbroker/client"
 )
 
 const topicsUsage = `Create, list, describe and delete topics.
@@ -54,20 +56,15 @@ Example:
 	if *partitions == 0 || uint64(*partitions) > math.MaxUint32 {
 		return u.fail(fmt.Sprintf("--partitions %d: want 1 or more (the broker sets the maximum)", *partitions))
 	}
-	c, err := e.dial(ctx)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	rctx, cancel := e.withTimeout(ctx)
-	defer cancel()
-	md, err := c.CreateTopic(rctx, name, uint32(*partitions))
-	if err != nil {
-		return err
-	}
-	n := len(md.GetPartitions())
-	fmt.Fprintf(e.stdout, "created topic %s with %d %s\n", md.GetName(), n, plural(n, "partition"))
-	return nil
+	return e.request(ctx, func(rctx context.Context, c *client.Client) error {
+		md, err := c.CreateTopic(rctx, name, uint32(*partitions))
+		if err != nil {
+			return err
+		}
+		n := len(md.GetPartitions())
+		fmt.Fprintf(e.stdout, "created topic %s with %d %s\n", md.GetName(), n, plural(n, "partition"))
+		return nil
+	})
 }
 
 func topicsList(ctx context.Context, e *env, args []string) error {
@@ -75,27 +72,22 @@ func topicsList(ctx context.Context, e *env, args []string) error {
 	if err := e.parseNone(e.flagSet(u.name), u, args); err != nil {
 		return err
 	}
-	c, err := e.dial(ctx)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	rctx, cancel := e.withTimeout(ctx)
-	defer cancel()
-	topics, err := c.ListTopics(rctx)
-	if err != nil {
-		return err
-	}
-	if len(topics) == 0 {
-		fmt.Fprintln(e.stderr, "no topics yet; create one with: lb topics create NAME --partitions N")
-		return nil
-	}
-	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tPARTITIONS")
-	for _, t := range topics {
-		fmt.Fprintf(tw, "%s\t%d\n", t.GetName(), len(t.GetPartitions()))
-	}
-	return tw.Flush()
+	return e.request(ctx, func(rctx context.Context, c *client.Client) error {
+		topics, err := c.ListTopics(rctx)
+		if err != nil {
+			return err
+		}
+		if len(topics) == 0 {
+			fmt.Fprintln(e.stderr, "no topics yet; create one with: lb topics create NAME --partitions N")
+			return nil
+		}
+		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "NAME\tPARTITIONS")
+		for _, t := range topics {
+			fmt.Fprintf(tw, "%s\t%d\n", t.GetName(), len(t.GetPartitions()))
+		}
+		return tw.Flush()
+	})
 }
 
 func topicsDescribe(ctx context.Context, e *env, args []string) error {
@@ -115,25 +107,20 @@ offset the next record will get, and COUNT = NEXT - LOG-START the records held.
 	if err != nil {
 		return err
 	}
-	c, err := e.dial(ctx)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	rctx, cancel := e.withTimeout(ctx)
-	defer cancel()
-	offs, err := c.GetOffsets(rctx, name)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(e.stdout, "topic %s: %d %s\n", name, len(offs), plural(len(offs), "partition"))
-	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "PARTITION\tLOG-START\tNEXT\tCOUNT")
-	for _, o := range offs {
-		fmt.Fprintf(tw, "%d\t%d\t%d\t%d\n", o.GetPartition(), o.GetLogStartOffset(), o.GetNextOffset(),
-			o.GetNextOffset()-o.GetLogStartOffset())
-	}
-	return tw.Flush()
+	return e.request(ctx, func(rctx context.Context, c *client.Client) error {
+		offs, err := c.GetOffsets(rctx, name)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "topic %s: %d %s\n", name, len(offs), plural(len(offs), "partition"))
+		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "PARTITION\tLOG-START\tNEXT\tCOUNT")
+		for _, o := range offs {
+			fmt.Fprintf(tw, "%d\t%d\t%d\t%d\n", o.GetPartition(), o.GetLogStartOffset(), o.GetNextOffset(),
+				o.GetNextOffset()-o.GetLogStartOffset())
+		}
+		return tw.Flush()
+	})
 }
 
 func topicsDelete(ctx context.Context, e *env, args []string) error {
@@ -142,16 +129,11 @@ func topicsDelete(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	c, err := e.dial(ctx)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	rctx, cancel := e.withTimeout(ctx)
-	defer cancel()
-	if err := c.DeleteTopic(rctx, name); err != nil {
-		return err
-	}
-	fmt.Fprintf(e.stdout, "deleted topic %s\n", name)
-	return nil
+	return e.request(ctx, func(rctx context.Context, c *client.Client) error {
+		if err := c.DeleteTopic(rctx, name); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "deleted topic %s\n", name)
+		return nil
+	})
 }
