@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"text/tabwriter"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -311,6 +312,14 @@ func (e *env) request(ctx context.Context, do func(rctx context.Context, c *clie
 	rctx, cancel := e.withTimeout(ctx)
 	defer cancel()
 	return do(rctx, c)
+}
+
+// newTable starts a table for a person on w, its header row written; the
+// table shows on Flush. The list and describe subcommands all print this way.
+func newTable(w io.Writer, columns ...string) *tabwriter.Writer {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, strings.Join(columns, "\t"))
+	return tw
 }
 
 // withTimeout bounds one request by --timeout.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strconv"
-	"text/tabwriter"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -46,8 +45,7 @@ func groupsList(ctx context.Context, e *env, args []string) error {
 			fmt.Fprintln(e.stderr, "no consumer groups yet; start one with: lb consume TOPIC --group GROUP")
 			return nil
 		}
-		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "GROUP\tTOPIC\tGENERATION\tMEMBERS")
+		tw := newTable(e.stdout, "GROUP", "TOPIC", "GENERATION", "MEMBERS")
 		for _, g := range resp.GetGroups() {
 			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\n", g.GetGroup(), orDash(g.GetTopic()), g.GetGeneration(), len(g.GetMembers()))
 		}
@@ -122,8 +120,7 @@ func describeGroup(rctx context.Context, e *env, c *client.Client, name string) 
 	if err != nil {
 		return err
 	}
-	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "PARTITION\tMEMBER\tCOMMITTED\tNEXT\tLAG")
+	tw := newTable(e.stdout, "PARTITION", "MEMBER", "COMMITTED", "NEXT", "LAG")
 	var total uint64
 	for _, o := range offs {
 		p := o.GetPartition()

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"text/tabwriter"
 
 	"github.com/logbroker/logbroker/client"
 )
@@ -81,8 +80,7 @@ func topicsList(ctx context.Context, e *env, args []string) error {
 			fmt.Fprintln(e.stderr, "no topics yet; create one with: lb topics create NAME --partitions N")
 			return nil
 		}
-		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "NAME\tPARTITIONS")
+		tw := newTable(e.stdout, "NAME", "PARTITIONS")
 		for _, t := range topics {
 			fmt.Fprintf(tw, "%s\t%d\n", t.GetName(), len(t.GetPartitions()))
 		}
@@ -113,8 +111,7 @@ offset the next record will get, and COUNT = NEXT - LOG-START the records held.
 			return err
 		}
 		fmt.Fprintf(e.stdout, "topic %s: %d %s\n", name, len(offs), plural(len(offs), "partition"))
-		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "PARTITION\tLOG-START\tNEXT\tCOUNT")
+		tw := newTable(e.stdout, "PARTITION", "LOG-START", "NEXT", "COUNT")
 		for _, o := range offs {
 			fmt.Fprintf(tw, "%d\t%d\t%d\t%d\n", o.GetPartition(), o.GetLogStartOffset(), o.GetNextOffset(),
 				o.GetNextOffset()-o.GetLogStartOffset())
