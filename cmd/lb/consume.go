@@ -68,11 +68,11 @@ func runConsume(ctx context.Context, e *env, args []string) error {
 	if *partition > 1<<32-1 || *maxBytes > 1<<32-1 {
 		return u.fail("--partition and --max-bytes must fit in 32 bits")
 	}
+	printEntry := printPlain
+	if *output == "json" {
+		printEntry = printJSON
+	}
 	if *gf.group != "" {
-		printEntry := printPlain
-		if *output == "json" {
-			printEntry = printJSON
-		}
 		return consumeGroup(ctx, e, u, fs, topic, gf, printEntry, uint32(*maxBytes))
 	}
 
@@ -88,10 +88,6 @@ func runConsume(ctx context.Context, e *env, args []string) error {
 	}
 
 	w := bufio.NewWriter(e.stdout)
-	printEntry := printPlain
-	if *output == "json" {
-		printEntry = printJSON
-	}
 	opts := client.ConsumeOptions{
 		MaxBytes:   uint32(*maxBytes),
 		StopAtEnd:  *noFollow,
@@ -104,11 +100,17 @@ func runConsume(ctx context.Context, e *env, args []string) error {
 	err = c.Consume(ctx, topic, uint32(*partition), from, opts, func(entry *pb.LogEntry) error {
 		return printEntry(w, uint32(*partition), entry)
 	})
+	return endPrinting(ctx, w, err) // Ctrl-C is how one stops following
+}
+
+// endPrinting flushes what a consume printed and returns its error, except
+// that a cancelled ctx (Ctrl-C) is the normal way to stop.
+func endPrinting(ctx context.Context, w *bufio.Writer, err error) error {
 	if ferr := w.Flush(); err == nil {
 		err = ferr
 	}
 	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
-		return nil // Ctrl-C is how one stops following
+		return nil
 	}
 	return err
 }

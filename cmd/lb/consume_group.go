@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -66,11 +65,5 @@ func consumeGroup(ctx context.Context, e *env, u usage, fs *flag.FlagSet, topic 
 	err = c.ConsumeGroup(ctx, *gf.group, topic, opts, func(p uint32, entry *pb.LogEntry) error {
 		return printEntry(w, p, entry)
 	})
-	if ferr := w.Flush(); err == nil {
-		err = ferr
-	}
-	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
-		return nil // Ctrl-C: progress was committed on the way out
-	}
-	return err
+	return endPrinting(ctx, w, err) // on Ctrl-C progress was committed on the way out
 }
