@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"runtime"
 	"runtime/debug"
 	"strings"
 	"sync"
@@ -143,6 +144,9 @@ func New(opts Options) (*Server, error) {
 		grpc.KeepaliveEnforcementPolicy(opts.KeepalivePolicy),
 		grpc.ChainUnaryInterceptor(s.unaryInterceptor),
 		grpc.ChainStreamInterceptor(s.streamInterceptor),
+		// A fixed pool of goroutines, whose stacks have grown already, takes
+		// each RPC, instead of a fresh goroutine per call.
+		grpc.NumStreamWorkers(uint32(runtime.GOMAXPROCS(0))),
 	)
 	pb.RegisterBrokerServiceServer(s.grpc, &service{opts: opts, reg: opts.Registry, stopping: s.stopping})
 	healthpb.RegisterHealthServer(s.grpc, s.health)
