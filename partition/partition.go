@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"time"
 
@@ -64,6 +65,7 @@ type Partition struct {
 	failed    error // set after a write or sync error; refuses further writes
 	syncTimer *time.Timer
 	batch     []*appendReq
+	lastGroup int // requests in the last group commit
 
 	closeErr error // set by the actor as it ends; read after Done
 
@@ -354,6 +356,12 @@ func (p *Partition) run(stop <-chan struct{}) {
 // handleAppends is the group commit: take first and whatever else is queued,
 // write all of it in one write, sync once if the mode says so, then answer.
 func (p *Partition) handleAppends(first *appendReq) {
+	if p.lastGroup > 1 && p.cfg.Fsync == FsyncAlways {
+		// The callers answered by the last group commit are about to send
+		// again; yield once so that their requests join this group rather
+		// than the next one, which would cost a sync each.
+		runtime.Gosched()
+	}
 	batch := append(p.batch[:0], first)
 	bytes := len(first.frame)
 drain:
@@ -367,6 +375,7 @@ drain:
 		}
 	}
 	p.batch = batch[:0]
+	p.lastGroup = len(batch)
 
 	if p.failed != nil {
 		p.answer(batch, 0, p.failed)
