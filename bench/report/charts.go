@@ -152,6 +152,9 @@ func latencyChart(d data) string {
 		}
 	}
 	return barChart("Latency percentiles (medians of the runs)", "microseconds", groups, true, func(v float64) string {
+		if v == 0 {
+			return "< 1 ms (no bar: whole ms)"
+		}
 		if v >= 1000 {
 			return fmt.Sprintf("%.2f ms", v/1000)
 		}

@@ -71,6 +71,9 @@ func (d data) runs(system, workload, metric string) int { return len(d[key{syste
 func fmtNum(v float64, metric string) string {
 	switch {
 	case strings.HasSuffix(metric, "_us"):
+		if v == 0 {
+			return "< 1 ms" // a tool that prints whole milliseconds (Kafka's EndToEndLatency)
+		}
 		if v >= 1000 {
 			return fmt.Sprintf("%.2f ms", v/1000)
 		}
