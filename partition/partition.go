@@ -245,6 +245,12 @@ func (p *Partition) AppendAsync(ctx context.Context, recs []Record) error {
 // at least one record. Count is 0 when offset is the next offset (caught up).
 // The file read happens here, on the caller's goroutine, not in the actor.
 func (p *Partition) Read(ctx context.Context, offset uint64, maxBytes int) (Batch, error) {
+	return p.ReadInto(ctx, nil, offset, maxBytes)
+}
+
+// ReadInto is Read into buf's capacity: Data aliases buf when the read fits
+// it, so a caller can recycle read buffers.
+func (p *Partition) ReadInto(ctx context.Context, buf []byte, offset uint64, maxBytes int) (Batch, error) {
 	if maxBytes <= 0 {
 		maxBytes = DefaultReadBytes
 	}
@@ -257,7 +263,7 @@ func (p *Partition) Read(ctx context.Context, offset uint64, maxBytes int) (Batc
 		return Batch{First: offset, Next: offset}, res.err
 	}
 	defer res.view.Release()
-	data, first, next, err := res.view.Read(nil, offset, maxBytes)
+	data, first, next, err := res.view.Read(buf, offset, maxBytes)
 	if err != nil {
 		return Batch{}, fmt.Errorf("partition %s-%d: read at offset %d: %w", p.topic, p.id, offset, classify(err))
 	}

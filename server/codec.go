@@ -27,8 +27,12 @@ func newCodec() codec {
 // Marshal hands gRPC the rawMessage's own bytes; the caller must not change
 // them after SendMsg, since the transport writes them out asynchronously.
 func (c codec) Marshal(v any) (mem.BufferSlice, error) {
-	if raw, ok := v.(rawMessage); ok {
-		return mem.BufferSlice{mem.SliceBuffer(raw)}, nil
+	switch m := v.(type) {
+	case rawMessage:
+		return mem.BufferSlice{mem.SliceBuffer(m)}, nil
+	case pooledMessage:
+		// gRPC frees the buffer once written, which puts it back in the pool.
+		return mem.BufferSlice{mem.NewBuffer(m.data, batchBuffers)}, nil
 	}
 	return c.proto.Marshal(v)
 }

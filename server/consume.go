@@ -17,19 +17,22 @@ import (
 // Consume sends one message per entry. Each entry's bytes are cut out of the
 // stored batch and sent as they are: they already are a LogEntry's encoding.
 func (s *service) Consume(req *pb.ConsumeRequest, stream grpc.ServerStreamingServer[pb.LogEntry]) error {
-	return s.consume(stream.Context(), req, func(b partition.Batch) error { return sendEntries(stream, b) })
+	return s.consume(stream.Context(), req, func(b partition.Batch) error { return sendEntries(stream, b) }, nil)
 }
 
 // ConsumeBatches sends one message per read: the stored bytes of a batch are
 // already an EntryBatch's encoding.
 func (s *service) ConsumeBatches(req *pb.ConsumeRequest, stream grpc.ServerStreamingServer[pb.EntryBatch]) error {
-	return s.consume(stream.Context(), req, func(b partition.Batch) error { return stream.SendMsg(rawMessage(b.Data)) })
+	return s.consume(stream.Context(), req, func(b partition.Batch) error { return stream.SendMsg(rawMessage(b.Data)) }, stream)
 }
 
 // consume is the stream loop shared by both Consume RPCs. It runs on the
 // stream's goroutine, which alone reads from storage and sends; storage only
 // signals the subscription.
-func (s *service) consume(ctx context.Context, req *pb.ConsumeRequest, send func(partition.Batch) error) error {
+//
+// With pooled set, reads go into recycled buffers that are handed to gRPC with
+// the batch (pooledMessage) and sent with pooled.SendMsg instead of send.
+func (s *service) consume(ctx context.Context, req *pb.ConsumeRequest, send func(partition.Batch) error, pooled grpc.ServerStream) error {
 	if err := validateConsume(req); err != nil {
 		return err
 	}
@@ -59,17 +62,39 @@ func (s *service) consume(ctx context.Context, req *pb.ConsumeRequest, send func
 		if s.stopping.Err() != nil {
 			return errShuttingDown
 		}
-		b, err := p.Read(ctx, offset, maxBytes)
+		var b partition.Batch
+		var buf *[]byte
+		if pooled != nil {
+			buf = batchBuffers.Get(readSize(maxBytes))
+			b, err = p.ReadInto(ctx, *buf, offset, maxBytes)
+		} else {
+			b, err = p.Read(ctx, offset, maxBytes)
+		}
 		if err != nil {
+			if buf != nil {
+				batchBuffers.Put(buf)
+			}
 			return s.streamErr(ctx, req, err)
 		}
 		if b.Count > 0 {
-			if err := send(b); err != nil {
+			if buf != nil && &b.Data[0] == &(*buf)[0] {
+				*buf = b.Data // gRPC owns it now and returns it to the pool
+				err = pooled.SendMsg(pooledMessage{data: buf})
+			} else {
+				if buf != nil {
+					batchBuffers.Put(buf)
+				}
+				err = send(b)
+			}
+			if err != nil {
 				return err
 			}
 			offset = b.Next
 			track.Sent(b.Count, len(b.Data), offset)
 			continue
+		}
+		if buf != nil {
+			batchBuffers.Put(buf)
 		}
 		if sub == nil { // caught up and stop_at_end
 			return nil

@@ -208,6 +208,10 @@ func (p *fakePartition) appendLocked(recs []partition.Record) (base, last uint64
 	return base, base + uint64(len(recs)) - 1
 }
 
+func (p *fakePartition) ReadInto(ctx context.Context, _ []byte, offset uint64, maxBytes int) (partition.Batch, error) {
+	return p.Read(ctx, offset, maxBytes)
+}
+
 func (p *fakePartition) Read(ctx context.Context, offset uint64, maxBytes int) (partition.Batch, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()

@@ -25,6 +25,8 @@ type Partition interface {
 	// Read returns at most maxBytes but at least one record from offset;
 	// Count == 0 means caught up. The caller owns Batch.Data.
 	Read(ctx context.Context, offset uint64, maxBytes int) (partition.Batch, error)
+	// ReadInto is Read into buf's capacity; Data aliases buf when it fits.
+	ReadInto(ctx context.Context, buf []byte, offset uint64, maxBytes int) (partition.Batch, error)
 	Offsets(ctx context.Context) (partition.Offsets, error)
 	// Subscribe registers a coalescing wake-up that fires after every append.
 	Subscribe(ctx context.Context) (Subscription, error)
