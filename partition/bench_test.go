@@ -17,14 +17,8 @@ func BenchmarkAckedAppend(b *testing.B) {
 	for _, mode := range []FsyncMode{FsyncAlways, FsyncNever} {
 		for _, appenders := range []int{1, 16} {
 			b.Run(fmt.Sprintf("fsync=%s/appenders=%d", mode, appenders), func(b *testing.B) {
-				cfg := testConfig()
-				cfg.SegmentBytes = 64 << 20
-				cfg.IndexIntervalBytes = 4096
-				cfg.Fsync = mode
-				r := openTest(b, b.TempDir(), cfg)
-				defer r.Close()
-				r.CreateTopic(context.Background(), "b", 1)
-				p, _ := r.Partition("b", 0)
+				p, done := benchPartition(b, mode, 64<<20)
+				defer done()
 				recs := []Record{{Value: make([]byte, 100)}}
 				b.SetBytes(100)
 				b.ResetTimer()
@@ -62,14 +56,8 @@ func BenchmarkAppend(b *testing.B) {
 		for _, batch := range []int{1, 100, 1000} {
 			for _, mode := range []FsyncMode{FsyncNever, FsyncInterval, FsyncAlways} {
 				b.Run(fmt.Sprintf("rec=%d/batch=%d/fsync=%s", size, batch, mode), func(b *testing.B) {
-					cfg := testConfig()
-					cfg.SegmentBytes = 256 << 20
-					cfg.IndexIntervalBytes = 4096
-					cfg.Fsync = mode
-					r := openTest(b, b.TempDir(), cfg)
-					defer r.Close()
-					r.CreateTopic(context.Background(), "b", 1)
-					p, _ := r.Partition("b", 0)
+					p, done := benchPartition(b, mode, 256<<20)
+					defer done()
 					recs := make([]Record, batch)
 					for i := range recs {
 						recs[i].Value = make([]byte, size)
@@ -133,15 +121,9 @@ func BenchmarkPlainFile(b *testing.B) {
 
 // BenchmarkRead is sequential catch-up reads of 100 B records in 1 MiB batches.
 func BenchmarkRead(b *testing.B) {
-	cfg := testConfig()
-	cfg.SegmentBytes = 64 << 20
-	cfg.IndexIntervalBytes = 4096
-	cfg.Fsync = FsyncNever
-	r := openTest(b, b.TempDir(), cfg)
-	defer r.Close()
+	p, done := benchPartition(b, FsyncNever, 64<<20)
+	defer done()
 	ctx := context.Background()
-	r.CreateTopic(ctx, "b", 1)
-	p, _ := r.Partition("b", 0)
 	recs := make([]Record, 1000)
 	for i := range recs {
 		recs[i].Value = make([]byte, 100)
@@ -178,14 +160,8 @@ func BenchmarkRead(b *testing.B) {
 func BenchmarkAppendConcurrent(b *testing.B) {
 	for _, mode := range []FsyncMode{FsyncNever, FsyncAlways} {
 		b.Run("fsync="+mode.String(), func(b *testing.B) {
-			cfg := testConfig()
-			cfg.SegmentBytes = 256 << 20
-			cfg.IndexIntervalBytes = 4096
-			cfg.Fsync = mode
-			r := openTest(b, b.TempDir(), cfg)
-			defer r.Close()
-			r.CreateTopic(context.Background(), "b", 1)
-			p, _ := r.Partition("b", 0)
+			p, done := benchPartition(b, mode, 256<<20)
+			defer done()
 			b.SetBytes(100 * 1000)
 			b.ReportAllocs()
 			b.SetParallelism(2) // 2 x GOMAXPROCS appenders
@@ -206,4 +182,22 @@ func BenchmarkAppendConcurrent(b *testing.B) {
 			b.ReportMetric(float64(b.N*1000)/b.Elapsed().Seconds(), "records/s")
 		})
 	}
+}
+
+// benchPartition opens a one-partition topic for a benchmark, with 4 KiB
+// index intervals; done closes it.
+func benchPartition(b *testing.B, mode FsyncMode, segmentBytes int64) (*Partition, func()) {
+	cfg := testConfig()
+	cfg.SegmentBytes = segmentBytes
+	cfg.IndexIntervalBytes = 4096
+	cfg.Fsync = mode
+	r := openTest(b, b.TempDir(), cfg)
+	if _, err := r.CreateTopic(context.Background(), "b", 1); err != nil {
+		b.Fatal(err)
+	}
+	p, err := r.Partition("b", 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return p, func() { r.Close() }
 }
