@@ -232,17 +232,7 @@ func consumeToEnd(ctx context.Context, c pb.BrokerServiceClient, req *pb.Consume
 	if err != nil {
 		return nil, err
 	}
-	var got []*pb.LogEntry
-	for {
-		e, err := s.Recv()
-		if errors.Is(err, io.EOF) {
-			return got, nil
-		}
-		if err != nil {
-			return got, err
-		}
-		got = append(got, e)
-	}
+	return drainStream[*pb.LogEntry](s)
 }
 
 // consumeBatchesToEnd drains a ConsumeBatches stream.
@@ -251,16 +241,22 @@ func consumeBatchesToEnd(ctx context.Context, c pb.BrokerServiceClient, req *pb.
 	if err != nil {
 		return nil, err
 	}
-	var got []*pb.EntryBatch
+	return drainStream[*pb.EntryBatch](s)
+}
+
+// drainStream receives until the stream ends; the error is its end (nil for
+// a clean end).
+func drainStream[T any](s interface{ Recv() (T, error) }) ([]T, error) {
+	var got []T
 	for {
-		e, err := s.Recv()
+		m, err := s.Recv()
 		if errors.Is(err, io.EOF) {
 			return got, nil
 		}
 		if err != nil {
 			return got, err
 		}
-		got = append(got, e)
+		got = append(got, m)
 	}
 }
 
