@@ -35,28 +35,12 @@ func BenchmarkAppend(b *testing.B) {
 			for _, sync := range []bool{false, true} {
 				b.Run(fmt.Sprintf("rec=%d/batch=%d/sync=%v", size, batch, sync), func(b *testing.B) {
 					frame := benchFrame(b, batch, size)
-					dir := b.TempDir()
-					c := NewFileCache(OS, 8)
-					o := Options{MaxBytes: benchSegmentBytes}
-					s, err := Create(c, dir, 0, o)
-					if err != nil {
-						b.Fatal(err)
-					}
+					bs := newBenchSegment(b)
 					b.SetBytes(int64(len(frame)))
 					b.ReportAllocs()
 					b.ResetTimer()
 					for i := 0; i < b.N; i++ {
-						if ShouldRoll(s.Size(), int64(len(frame)), o.MaxBytes) {
-							b.StopTimer()
-							next := s.Next()
-							if err := s.Remove(); err != nil {
-								b.Fatal(err)
-							}
-							if s, err = Create(c, dir, next, o); err != nil {
-								b.Fatal(err)
-							}
-							b.StartTimer()
-						}
+						s := bs.room(len(frame))
 						next := s.Next()
 						if _, err := SetOffsets(frame[HeaderSize:], next); err != nil {
 							b.Fatal(err)
@@ -72,7 +56,6 @@ func BenchmarkAppend(b *testing.B) {
 						}
 					}
 					b.StopTimer()
-					s.Remove()
 				})
 			}
 		}
@@ -86,33 +69,18 @@ func BenchmarkAppendOnly(b *testing.B) {
 		for _, batch := range []int{1, 100, 1000} {
 			b.Run(fmt.Sprintf("rec=%d/batch=%d", size, batch), func(b *testing.B) {
 				frame := benchFrame(b, batch, size)
-				dir := b.TempDir()
-				c := NewFileCache(OS, 8)
-				o := Options{MaxBytes: benchSegmentBytes}
-				s, err := Create(c, dir, 0, o)
-				if err != nil {
-					b.Fatal(err)
-				}
+				bs := newBenchSegment(b)
 				b.SetBytes(int64(len(frame)))
 				b.ReportAllocs()
 				b.ResetTimer()
 				for i := 0; i < b.N; i++ {
-					if ShouldRoll(s.Size(), int64(len(frame)), o.MaxBytes) {
-						b.StopTimer()
-						next := s.Next()
-						s.Remove()
-						if s, err = Create(c, dir, next, o); err != nil {
-							b.Fatal(err)
-						}
-						b.StartTimer()
-					}
+					s := bs.room(len(frame))
 					binary.LittleEndian.PutUint64(frame[offBase:], s.Next())
 					if err := s.Append(frame); err != nil {
 						b.Fatal(err)
 					}
 				}
 				b.StopTimer()
-				s.Remove()
 			})
 		}
 	}
@@ -248,4 +216,41 @@ func BenchmarkSetOffsetsSeal(b *testing.B) {
 			}
 		})
 	}
+}
+
+// benchSegment is a segment that rolls (outside the timer) when full.
+type benchSegment struct {
+	b   *testing.B
+	c   *FileCache
+	dir string
+	o   Options
+	s   *Segment
+}
+
+func newBenchSegment(b *testing.B) *benchSegment {
+	bs := &benchSegment{b: b, c: NewFileCache(OS, 8), dir: b.TempDir(), o: Options{MaxBytes: benchSegmentBytes}}
+	var err error
+	if bs.s, err = Create(bs.c, bs.dir, 0, bs.o); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { bs.s.Remove() })
+	return bs
+}
+
+// room returns the segment to append n bytes to, rolling first if needed.
+func (bs *benchSegment) room(n int) *Segment {
+	if !ShouldRoll(bs.s.Size(), int64(n), bs.o.MaxBytes) {
+		return bs.s
+	}
+	bs.b.StopTimer()
+	defer bs.b.StartTimer()
+	next := bs.s.Next()
+	if err := bs.s.Remove(); err != nil {
+		bs.b.Fatal(err)
+	}
+	var err error
+	if bs.s, err = Create(bs.c, bs.dir, next, bs.o); err != nil {
+		bs.b.Fatal(err)
+	}
+	return bs.s
 }
