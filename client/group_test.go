@@ -4,58 +4,23 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"slices"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/rs/zerolog"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	"github.com/logbroker/logbroker/partition"
-	"github.com/logbroker/logbroker/partition/group"
 	"github.com/logbroker/logbroker/pb"
-	"github.com/logbroker/logbroker/server"
+	"github.com/logbroker/logbroker/test/testbroker"
 )
 
 // startBroker runs real storage, a group coordinator and the gRPC server on
 // loopback for one test; the group consumer needs all three.
 func startBroker(t *testing.T) string {
-	t.Helper()
-	dir := t.TempDir()
-	reg, err := partition.Open(dir, partition.Config{Logger: zerolog.Nop(), SegmentBytes: 16 << 10})
-	if err != nil {
-		t.Fatal(err)
-	}
-	groups, err := group.Open(dir, group.Config{Topics: reg, Logger: zerolog.Nop()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := server.New(server.Options{Registry: server.FromRegistry(reg), Groups: groups, Logger: zerolog.Nop()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(lis) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := srv.Stop(ctx); err != nil {
-			t.Errorf("server Stop: %v", err)
-		}
-		<-served
-		groups.Close()
-		if err := reg.Close(); err != nil {
-			t.Errorf("registry Close: %v", err)
-		}
-	})
-	return lis.Addr().String()
+	return testbroker.Start(t, partition.Config{SegmentBytes: 16 << 10})
 }
 
 func dialBroker(t *testing.T, addr string) *Client {

@@ -2,56 +2,20 @@ package main
 
 import (
 	"context"
-	"net"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/rs/zerolog"
-
 	"github.com/logbroker/logbroker/client"
 	"github.com/logbroker/logbroker/partition"
-	pgroup "github.com/logbroker/logbroker/partition/group"
 	"github.com/logbroker/logbroker/pb"
-	"github.com/logbroker/logbroker/server"
+	"github.com/logbroker/logbroker/test/testbroker"
 )
 
 // realBroker serves real storage with a group coordinator on loopback: the
 // fake broker has no groups.
 func realBroker(t *testing.T) string {
-	t.Helper()
-	dir := t.TempDir()
-	reg, err := partition.Open(dir, partition.Config{Logger: zerolog.Nop()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	groups, err := pgroup.Open(dir, pgroup.Config{Topics: reg, Logger: zerolog.Nop()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := server.New(server.Options{Registry: server.FromRegistry(reg), Groups: groups, Logger: zerolog.Nop()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(lis) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := srv.Stop(ctx); err != nil {
-			t.Errorf("server Stop: %v", err)
-		}
-		<-served
-		groups.Close()
-		if err := reg.Close(); err != nil {
-			t.Errorf("registry Close: %v", err)
-		}
-	})
-	return lis.Addr().String()
+	return testbroker.Start(t, partition.Config{})
 }
 
 func TestGroupsListAndDescribe(t *testing.T) {
