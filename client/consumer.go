@@ -161,12 +161,8 @@ func (c *Client) Consume(ctx context.Context, topic string, partition uint32, fr
 		}
 		d := jitter(wait)
 		log.Warn().Err(err).Str("resume_at", cs.resumeAt()).Str("backoff", d.Round(time.Millisecond).String()).Msg("consume stream lost; reconnecting")
-		t := time.NewTimer(d)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
+		if err := sleep(ctx, d); err != nil {
+			return err
 		}
 		wait = min(2*wait, opts.MaxBackoff)
 	}
@@ -264,4 +260,16 @@ func retryable(err error) bool {
 // jitter spreads d by ±20% so reconnecting clients do not move in step.
 func jitter(d time.Duration) time.Duration {
 	return d - d/5 + time.Duration(rand.Int64N(int64(d)*2/5+1))
+}
+
+// sleep waits d, or until ctx ends (returning its error).
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }

@@ -162,12 +162,8 @@ func (gc *groupConsumer) run(ctx context.Context) error {
 		}
 		d := jitter(wait)
 		gc.log.Warn().Err(err).Str("backoff", d.Round(time.Millisecond).String()).Msg("group stream lost; rejoining")
-		t := time.NewTimer(d)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
+		if err := sleep(ctx, d); err != nil {
+			return err
 		}
 		wait = min(2*wait, gc.opts.MaxBackoff)
 	}
