@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
-	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -157,88 +156,58 @@ func (p *Partition) Done() <-chan struct{} { return p.loop.Done() }
 // stop ends the actor; it syncs and closes the log first.
 func (p *Partition) stop() { p.loop.Stop() }
 
-// encode validates recs and encodes them into a frame with offsets left for
-// the actor to fill in. It runs on the caller's goroutine, off the actor.
-func (p *Partition) encode(recs []Record) (*appendReq, error) {
-	if len(recs) == 0 {
-		return nil, fmt.Errorf("%w: a produce request needs at least one record", ErrNoRecords)
-	}
-	size := segment.HeaderSize
-	now := time.Now().UnixMilli()
+// encode builds the frame for recs on the caller's goroutine, off the actor.
+func encode(recs []Record) *Frame {
+	size := 0
 	for i := range recs {
 		r := &recs[i]
-		n := segment.RecordSize(r.Key, r.Value, r.Headers, stamp(r.TimestampMs, now))
-		if n > p.cfg.MaxRecordBytes {
-			return nil, fmt.Errorf("%w: record %d is %d bytes encoded, the maximum is %d",
-				ErrRecordTooLarge, i, n, p.cfg.MaxRecordBytes)
-		}
-		size += n
+		// The timestamp is not known yet; a stamped one takes at most 11 bytes.
+		size += segment.RecordSize(r.Key, r.Value, r.Headers, r.TimestampMs) + 11
 	}
-	frame := getFrame(size)
-	var maxTs int64
+	f := NewFrame(size)
 	for i := range recs {
 		r := &recs[i]
-		ts := stamp(r.TimestampMs, now)
-		if ts > maxTs {
-			maxTs = ts
-		}
-		frame = segment.AppendRecord(frame, r.Key, r.Value, r.Headers, ts)
+		f.Add(r.Key, r.Value, r.Headers, r.TimestampMs)
 	}
-	return &appendReq{frame: frame, count: len(recs), maxTs: maxTs}, nil
-}
-
-// framePool recycles frame buffers: a produce request of 1,000 small records
-// is a 100 KiB+ allocation that the actor is done with once it is written.
-var framePool sync.Pool
-
-// maxPooledFrame keeps rare huge requests from pinning memory.
-const maxPooledFrame = 4 << 20
-
-// getFrame returns a buffer of length segment.HeaderSize and capacity >= size.
-func getFrame(size int) []byte {
-	if v, ok := framePool.Get().(*[]byte); ok && cap(*v) >= size {
-		return (*v)[:segment.HeaderSize]
-	}
-	return make([]byte, segment.HeaderSize, size)
-}
-
-func putFrame(b []byte) {
-	if cap(b) == 0 || cap(b) > maxPooledFrame {
-		return
-	}
-	framePool.Put(&b)
-}
-
-func stamp(ts, now int64) int64 {
-	if ts == 0 {
-		return now
-	}
-	return ts
+	return f
 }
 
 // Append stores recs atomically at consecutive offsets and returns once they
 // are in the log, and synced when the fsync mode is always.
 func (p *Partition) Append(ctx context.Context, recs []Record) (base, last uint64, err error) {
-	req, err := p.encode(recs)
-	if err != nil {
-		return 0, 0, err
-	}
-	req.reply = make(chan appendResult, 1)
-	res, err := actor.Ask(ctx, p.loop, p.appendc, req, req.reply)
-	if err != nil {
-		return 0, 0, p.wrap(err)
-	}
-	return res.base, res.last, res.err
+	return p.AppendFrame(ctx, encode(recs))
 }
 
 // AppendAsync validates recs and hands them to the actor without waiting for
 // the write (acks none). A later write error is logged, not returned.
 func (p *Partition) AppendAsync(ctx context.Context, recs []Record) error {
-	req, err := p.encode(recs)
+	return p.AppendFrameAsync(ctx, encode(recs))
+}
+
+// AppendFrame is Append for records already encoded in f; it takes f over.
+func (p *Partition) AppendFrame(ctx context.Context, f *Frame) (base, last uint64, err error) {
+	if err := f.check(p.cfg.MaxRecordBytes); err != nil {
+		f.Release()
+		return 0, 0, err
+	}
+	req := f.request()
+	req.reply = make(chan appendResult, 1)
+	res, err := actor.Ask(ctx, p.loop, p.appendc, req, req.reply)
 	if err != nil {
+		// The actor may hold the frame yet; it is left to the GC.
+		return 0, 0, p.wrap(err)
+	}
+	return res.base, res.last, res.err
+}
+
+// AppendFrameAsync is AppendAsync for records already encoded in f; it
+// takes f over.
+func (p *Partition) AppendFrameAsync(ctx context.Context, f *Frame) error {
+	if err := f.check(p.cfg.MaxRecordBytes); err != nil {
+		f.Release()
 		return err
 	}
-	return p.wrap(actor.Send(ctx, p.loop, p.appendc, req))
+	return p.wrap(actor.Send(ctx, p.loop, p.appendc, f.request()))
 }
 
 // Read returns stored records from offset: at most maxBytes (<= 0: 1 MiB) but

@@ -369,10 +369,11 @@ func TestMixedAcksInOneGroupCommit(t *testing.T) {
 	p := newPartition("t", 0, l, &cfg)
 	var reqs []*appendReq
 	for i := 0; i < 6; i++ {
-		req, err := p.encode([]Record{{Value: value(2 * i)}, {Value: value(2*i + 1)}})
-		if err != nil {
+		f := encode([]Record{{Value: value(2 * i)}, {Value: value(2*i + 1)}})
+		if err := f.check(cfg.MaxRecordBytes); err != nil {
 			t.Fatal(err)
 		}
+		req := f.request()
 		if i%2 == 1 {
 			req.reply = make(chan appendResult, 1)
 		}

@@ -4,8 +4,6 @@ import (
 	"google.golang.org/grpc/encoding"
 	"google.golang.org/grpc/encoding/proto"
 	"google.golang.org/grpc/mem"
-
-	"github.com/logbroker/logbroker/pb"
 )
 
 // rawMessage is a message already in protobuf wire form. Stored records are
@@ -38,13 +36,15 @@ func (c codec) Marshal(v any) (mem.BufferSlice, error) {
 }
 
 func (c codec) Unmarshal(data mem.BufferSlice, v any) error {
-	if m, ok := v.(*pb.ProduceRequest); ok {
-		// One copy of the request; the records alias it, since gRPC
-		// reuses data's buffers once this returns.
-		if err := unmarshalProduce(data.Materialize(), m); err == nil {
-			return nil
+	if m, ok := v.(*produceRequest); ok {
+		// The records are copied into a storage frame; gRPC reuses data's
+		// buffers once this returns. A request usually arrives in one buffer.
+		if len(data) == 1 {
+			return m.decode(data[0].ReadOnlyData(), nowMs())
 		}
-		m.Reset()
+		buf := data.MaterializeToBuffer(mem.DefaultBufferPool())
+		defer buf.Free()
+		return m.decode(buf.ReadOnlyData(), nowMs())
 	}
 	return c.proto.Unmarshal(data, v)
 }

@@ -10,6 +10,7 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/logbroker/logbroker/partition"
+	"github.com/logbroker/logbroker/segment"
 )
 
 // fakeRegistry is an in-memory Registry with partition's semantics, for the
@@ -168,7 +169,12 @@ func (p *fakePartition) check(ctx context.Context) error {
 	return ctx.Err()
 }
 
-func (p *fakePartition) Append(ctx context.Context, recs []partition.Record) (base, last uint64, err error) {
+func (p *fakePartition) AppendFrame(ctx context.Context, f *partition.Frame) (base, last uint64, err error) {
+	defer f.Release()
+	recs, err := frameRecords(f)
+	if err != nil {
+		return 0, 0, err
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if err := p.check(ctx); err != nil {
@@ -179,7 +185,12 @@ func (p *fakePartition) Append(ctx context.Context, recs []partition.Record) (ba
 	return base, last, nil
 }
 
-func (p *fakePartition) AppendAsync(ctx context.Context, recs []partition.Record) error {
+func (p *fakePartition) AppendFrameAsync(ctx context.Context, f *partition.Frame) error {
+	defer f.Release()
+	recs, err := frameRecords(f)
+	if err != nil {
+		return err
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if err := p.check(ctx); err != nil {
@@ -188,6 +199,27 @@ func (p *fakePartition) AppendAsync(ctx context.Context, recs []partition.Record
 	p.appendLocked(recs)
 	p.asyncAppends++
 	return nil
+}
+
+// frameRecords decodes what the server encoded, as storage would store it.
+func frameRecords(f *partition.Frame) ([]partition.Record, error) {
+	var recs []partition.Record
+	for b := f.Payload(); len(b) > 0; {
+		rec, _, rest, err := segment.NextRecord(b)
+		if err != nil {
+			return nil, err
+		}
+		r, err := segment.DecodeRecord(rec)
+		if err != nil {
+			return nil, err
+		}
+		recs = append(recs, partition.Record{Key: r.Key, Value: r.Value, Headers: r.Headers, TimestampMs: r.TimestampMs})
+		b = rest
+	}
+	if len(recs) == 0 {
+		return nil, partition.ErrNoRecords
+	}
+	return recs, nil
 }
 
 func (p *fakePartition) appendLocked(recs []partition.Record) (base, last uint64) {

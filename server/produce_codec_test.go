@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"testing"
 
 	"google.golang.org/protobuf/proto"
@@ -22,63 +23,103 @@ func produceSeeds() []*pb.ProduceRequest {
 	}
 }
 
-// TestUnmarshalProduceMatchesProto: the fast decoder gives exactly what the
-// standard one does, or steps aside.
-func TestUnmarshalProduceMatchesProto(t *testing.T) {
-	for i, want := range produceSeeds() {
-		b, err := proto.Marshal(want)
+const testNow = 1_700_000_000_000
+
+// sameRequest fails unless got and want decoded to the same request and
+// frame bytes.
+func sameRequest(t *testing.T, got, want *produceRequest, in []byte) {
+	t.Helper()
+	if got.topic != want.topic || got.partition != want.partition || got.acks != want.acks ||
+		got.largest != want.largest || got.largeAt != want.largeAt {
+		t.Fatalf("decoded %q/%d acks %v largest %d@%d, want %q/%d acks %v largest %d@%d (input %x)",
+			got.topic, got.partition, got.acks, got.largest, got.largeAt,
+			want.topic, want.partition, want.acks, want.largest, want.largeAt, in)
+	}
+	if got.frame.Len() != want.frame.Len() || !bytes.Equal(got.frame.Payload(), want.frame.Payload()) {
+		t.Fatalf("frame of %d records %x, want %d records %x (input %x)",
+			got.frame.Len(), got.frame.Payload(), want.frame.Len(), want.frame.Payload(), in)
+	}
+}
+
+// viaProto is what the standard decoder gives for b.
+func viaProto(b []byte) (*produceRequest, error) {
+	var m pb.ProduceRequest
+	if err := proto.Unmarshal(b, &m); err != nil {
+		return nil, err
+	}
+	r := &produceRequest{}
+	r.fromProto(&m, testNow)
+	return r, nil
+}
+
+// TestDecodeProduceMatchesProto: the fast decoder encodes exactly the frame
+// the standard decoder leads to, or steps aside.
+func TestDecodeProduceMatchesProto(t *testing.T) {
+	for i, seed := range produceSeeds() {
+		b, err := proto.Marshal(seed)
 		if err != nil {
 			t.Fatal(err)
 		}
-		got := &pb.ProduceRequest{}
-		if err := unmarshalProduce(b, got); err != nil {
+		got := &produceRequest{}
+		if err := got.decodeFast(b, testNow); err != nil {
 			t.Fatalf("seed %d: fast decoder refused a plain request: %v", i, err)
 		}
-		if !proto.Equal(got, want) {
-			t.Fatalf("seed %d: got %v, want %v", i, got, want)
+		want, err := viaProto(b)
+		if err != nil {
+			t.Fatal(err)
 		}
+		sameRequest(t, got, want, b)
 	}
-	// Unusual encodings go to the standard decoder.
+	// Unusual encodings go to the standard decoder, which has the last word.
 	for _, tt := range []struct {
-		name string
-		in   []byte
+		name    string
+		in      []byte
+		wantErr bool
 	}{
-		{"unknown field", []byte{0x28, 0x01}},
-		{"topic twice", []byte{0x0a, 0x01, 'a', 0x0a, 0x01, 'b'}},
-		{"invalid utf-8 topic", []byte{0x0a, 0x01, 0xff}},
-		{"truncated", []byte{0x0a, 0x05, 'a'}},
-		{"record with unknown field", []byte{0x1a, 0x02, 0x30, 0x01}},
-		{"header key not utf-8", []byte{0x1a, 0x05, 0x1a, 0x03, 0x0a, 0x01, 0xfe}},
+		{"unknown field", []byte{0x28, 0x01}, false},
+		{"topic twice", []byte{0x0a, 0x01, 'a', 0x0a, 0x01, 'b'}, false},
+		{"invalid utf-8 topic", []byte{0x0a, 0x01, 0xff}, true},
+		{"truncated", []byte{0x0a, 0x05, 'a'}, true},
+		{"record with unknown field", []byte{0x1a, 0x02, 0x30, 0x01}, false},
+		{"value twice", []byte{0x1a, 0x06, 0x12, 0x01, 'a', 0x12, 0x01, 'b'}, false},
+		{"header key not utf-8", []byte{0x1a, 0x05, 0x1a, 0x03, 0x0a, 0x01, 0xfe}, true},
 	} {
-		if err := unmarshalProduce(tt.in, &pb.ProduceRequest{}); err != errSlowPath {
-			t.Errorf("%s: err = %v, want errSlowPath", tt.name, err)
+		if err := (&produceRequest{}).decodeFast(tt.in, testNow); err != errSlowPath {
+			t.Errorf("%s: fast decoder err = %v, want errSlowPath", tt.name, err)
+		}
+		got := &produceRequest{}
+		err := got.decode(tt.in, testNow)
+		if (err != nil) != tt.wantErr {
+			t.Fatalf("%s: decode err = %v, want error %v", tt.name, err, tt.wantErr)
+		}
+		if err == nil {
+			want, _ := viaProto(tt.in)
+			sameRequest(t, got, want, tt.in)
 		}
 	}
 }
 
-// FuzzUnmarshalProduce: whatever the bytes, the fast decoder never panics,
-// and what it accepts the standard decoder accepts with the same result.
-func FuzzUnmarshalProduce(f *testing.F) {
+// FuzzDecodeProduce: whatever the bytes, decoding never panics, fails
+// exactly when proto.Unmarshal does, and stores what it would lead to.
+func FuzzDecodeProduce(f *testing.F) {
 	for _, s := range produceSeeds() {
 		b, _ := proto.Marshal(s)
 		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		got := &pb.ProduceRequest{}
-		if err := unmarshalProduce(b, got); err != nil {
-			return
+		got := &produceRequest{}
+		err := got.decode(b, testNow)
+		want, werr := viaProto(b)
+		if (err != nil) != (werr != nil) {
+			t.Fatalf("decode err %v, proto err %v, input %x", err, werr, b)
 		}
-		want := &pb.ProduceRequest{}
-		if err := proto.Unmarshal(b, want); err != nil {
-			t.Fatalf("fast decoder accepted what proto refuses (%v): %x", err, b)
-		}
-		if !proto.Equal(got, want) {
-			t.Fatalf("fast %v != proto %v for %x", got, want, b)
+		if err == nil {
+			sameRequest(t, got, want, b)
 		}
 	})
 }
 
-func BenchmarkUnmarshalProduce(b *testing.B) {
+func BenchmarkDecodeProduce(b *testing.B) {
 	req := &pb.ProduceRequest{Topic: "bench", Records: make([]*pb.Record, 1000)}
 	for i := range req.Records {
 		req.Records[i] = &pb.Record{Value: make([]byte, 100)}
@@ -88,18 +129,22 @@ func BenchmarkUnmarshalProduce(b *testing.B) {
 		b.SetBytes(int64(len(buf)))
 		b.ReportAllocs()
 		for i := 0; i < b.N; i++ {
-			if err := unmarshalProduce(buf, &pb.ProduceRequest{}); err != nil {
+			r := &produceRequest{}
+			if err := r.decode(buf, testNow); err != nil {
 				b.Fatal(err)
 			}
+			r.release()
 		}
 	})
 	b.Run("proto", func(b *testing.B) {
 		b.SetBytes(int64(len(buf)))
 		b.ReportAllocs()
 		for i := 0; i < b.N; i++ {
-			if err := proto.Unmarshal(buf, &pb.ProduceRequest{}); err != nil {
+			r, err := viaProto(buf)
+			if err != nil {
 				b.Fatal(err)
 			}
+			r.release()
 		}
 	})
 }

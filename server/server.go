@@ -148,7 +148,7 @@ func New(opts Options) (*Server, error) {
 		// each RPC, instead of a fresh goroutine per call.
 		grpc.NumStreamWorkers(uint32(runtime.GOMAXPROCS(0))),
 	)
-	pb.RegisterBrokerServiceServer(s.grpc, &service{opts: opts, reg: opts.Registry, stopping: s.stopping})
+	s.grpc.RegisterService(serviceDesc(), &service{opts: opts, reg: opts.Registry, stopping: s.stopping})
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)
 	s.starting.Store(opts.Starting)

@@ -16,22 +16,30 @@ type service struct {
 	stopping context.Context
 }
 
+// Produce serves callers that hold a decoded request; the gRPC server
+// decodes Produce into a produceRequest itself (serviceDesc).
 func (s *service) Produce(ctx context.Context, req *pb.ProduceRequest) (*pb.ProduceResponse, error) {
+	var r produceRequest
+	r.fromProto(req, nowMs())
+	return s.produce(ctx, &r)
+}
+
+func (s *service) produce(ctx context.Context, req *produceRequest) (*pb.ProduceResponse, error) {
+	defer req.release()
 	if err := s.validateProduce(req); err != nil {
 		return nil, err
 	}
-	p, err := s.reg.Partition(req.GetTopic(), req.GetPartition())
+	p, err := s.reg.Partition(req.topic, req.partition)
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	recs := toRecords(req.GetRecords())
-	if req.GetAcks() == pb.Acks_ACKS_NONE {
-		if err := p.AppendAsync(ctx, recs); err != nil {
+	if req.acks == pb.Acks_ACKS_NONE {
+		if err := p.AppendFrameAsync(ctx, req.take()); err != nil {
 			return nil, toStatus(err)
 		}
 		return &pb.ProduceResponse{}, nil
 	}
-	base, last, err := p.Append(ctx, recs)
+	base, last, err := p.AppendFrame(ctx, req.take())
 	if err != nil {
 		return nil, toStatus(err)
 	}

@@ -20,8 +20,10 @@ type Registry interface {
 // Partition is what the server needs from one partition handle
 // (partition.Partition). Implementations must be safe for concurrent use.
 type Partition interface {
-	Append(ctx context.Context, recs []partition.Record) (base, last uint64, err error)
-	AppendAsync(ctx context.Context, recs []partition.Record) error
+	// AppendFrame stores f's records and takes f over, whatever the result.
+	AppendFrame(ctx context.Context, f *partition.Frame) (base, last uint64, err error)
+	// AppendFrameAsync queues f's records without waiting (acks none).
+	AppendFrameAsync(ctx context.Context, f *partition.Frame) error
 	// Read returns at most maxBytes but at least one record from offset;
 	// Count == 0 means caught up. The caller owns Batch.Data.
 	Read(ctx context.Context, offset uint64, maxBytes int) (partition.Batch, error)

@@ -57,21 +57,18 @@ func recordBytes(r *pb.Record) int {
 	return n
 }
 
-func (s *service) validateProduce(req *pb.ProduceRequest) error {
-	if err := validateTopicName(req.GetTopic()); err != nil {
+func (s *service) validateProduce(req *produceRequest) error {
+	if err := validateTopicName(req.topic); err != nil {
 		return err
 	}
-	if err := validateAcks(req.GetAcks()); err != nil {
+	if err := validateAcks(req.acks); err != nil {
 		return err
 	}
-	recs := req.GetRecords()
-	if len(recs) == 0 {
-		return invalid("no records to produce to %s/%d", req.GetTopic(), req.GetPartition())
+	if req.frame == nil || req.frame.Len() == 0 {
+		return invalid("no records to produce to %s/%d", req.topic, req.partition)
 	}
-	for i, r := range recs {
-		if n := recordBytes(r); n > s.opts.MaxRecordBytes {
-			return invalid("record %d is %d bytes, over the maximum of %d", i, n, s.opts.MaxRecordBytes)
-		}
+	if req.largest > s.opts.MaxRecordBytes {
+		return invalid("record %d is %d bytes, over the maximum of %d", req.largeAt, req.largest, s.opts.MaxRecordBytes)
 	}
 	return nil
 }
@@ -81,20 +78,4 @@ func validateConsume(req *pb.ConsumeRequest) error {
 		return err
 	}
 	return validateStart(req.GetStart())
-}
-
-// toRecords converts without copying payloads: the request's bytes are
-// freshly decoded and not reused by gRPC, so storage may keep them.
-func toRecords(in []*pb.Record) []partition.Record {
-	out := make([]partition.Record, len(in))
-	for i, r := range in {
-		out[i] = partition.Record{Key: r.GetKey(), Value: r.GetValue(), TimestampMs: r.GetTimestampMs()}
-		if hs := r.GetHeaders(); len(hs) > 0 {
-			out[i].Headers = make([]partition.Header, len(hs))
-			for j, h := range hs {
-				out[i].Headers[j] = partition.Header{Key: h.GetKey(), Value: h.GetValue()}
-			}
-		}
-	}
-	return out
 }

@@ -77,7 +77,7 @@ func (m *Metrics) ObserveUnary(fullMethod string, req any, took time.Duration, e
 		return
 	}
 	if fullMethod == pb.BrokerService_Produce_FullMethodName {
-		if r, ok := req.(*pb.ProduceRequest); ok && r.GetAcks() == pb.Acks_ACKS_NONE {
+		if r, ok := req.(interface{ GetAcks() pb.Acks }); ok && r.GetAcks() == pb.Acks_ACKS_NONE {
 			m.produceNone.Observe(took.Seconds())
 		} else {
 			m.produceLeader.Observe(took.Seconds())
