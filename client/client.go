@@ -31,6 +31,9 @@ var (
 	// ErrOffsetGap: the broker skipped or repeated offsets on a stream; the
 	// consumer refuses to hide that.
 	ErrOffsetGap = errors.New("client: offset gap")
+	// ErrMalformed: bytes from the broker are not a valid encoding of the
+	// message they should hold.
+	ErrMalformed = errors.New("client: malformed message")
 )
 
 // Keepalive defaults for long-lived streams (a live tail can stay silent for
