@@ -106,6 +106,11 @@ type ConsumeOptions struct {
 // which returns that error unchanged. The entry is the handler's to keep.
 type Handler func(*pb.LogEntry) error
 
+// EntryHandler is Handler for ConsumeEntries: the entry is read in place and
+// aliases a buffer that the next batch overwrites, so nothing of it may be
+// kept after the call returns (copy what must stay, or call e.LogEntry).
+type EntryHandler func(e Entry) error
+
 // errStreamEnded: the broker closed a stream that should have followed the
 // log. It happens when a broker shuts down; reconnecting is right.
 var errStreamEnded = errors.New("client: broker ended the stream")
@@ -116,7 +121,8 @@ type handlerError struct{ err error }
 func (e handlerError) Error() string { return e.err.Error() }
 
 // Consume reads a partition from `from` and calls h for every entry, with
-// ConsumeBatches. When the stream or the connection drops (UNAVAILABLE, or
+// ConsumeBatches. It is ConsumeEntries with each entry copied into a
+// pb.LogEntry of its own. When the stream or the connection drops (UNAVAILABLE, or
 // the broker ends a following stream) it reconnects with backoff and
 // resumes right after the last entry h accepted: no duplicates and no gaps,
 // even if the drop happened mid-batch. Latest is resolved to an offset first
@@ -125,8 +131,23 @@ func (e handlerError) Error() string { return e.err.Error() }
 // It returns nil once the end is reached with StopAtEnd, ctx's error when
 // ctx ends, h's error, or the broker's error (a gRPC status error, e.g.
 // NOT_FOUND or OUT_OF_RANGE) when it is not one worth retrying.
-// ErrOffsetGap reports a broker that skipped offsets.
+// ErrOffsetGap reports a broker that skipped offsets, ErrMalformed one that
+// sent bytes that are no EntryBatch.
 func (c *Client) Consume(ctx context.Context, topic string, partition uint32, from Position, opts ConsumeOptions, h Handler) error {
+	return c.ConsumeEntries(ctx, topic, partition, from, opts, func(e Entry) error {
+		le, err := e.LogEntry()
+		if err != nil {
+			return err
+		}
+		return h(le)
+	})
+}
+
+// ConsumeEntries is Consume for readers that do not keep entries: each
+// entry is read in place from the received batch, with no allocation per
+// entry, and h must not keep it (see EntryHandler). Resuming, errors and
+// options are Consume's.
+func (c *Client) ConsumeEntries(ctx context.Context, topic string, partition uint32, from Position, opts ConsumeOptions, h EntryHandler) error {
 	if opts.MinBackoff <= 0 {
 		opts.MinBackoff = DefaultMinBackoff
 	}
@@ -187,7 +208,7 @@ func (cs *consumeState) resumeAt() string {
 
 // consumeOnce runs one stream until it ends. progressed reports whether h
 // accepted an entry.
-func (c *Client) consumeOnce(ctx context.Context, cs *consumeState, opts ConsumeOptions, h Handler) (progressed bool, err error) {
+func (c *Client) consumeOnce(ctx context.Context, cs *consumeState, opts ConsumeOptions, h EntryHandler) (progressed bool, err error) {
 	if !cs.known && cs.from.kind == posLatest {
 		if err := c.resolveLatest(ctx, cs); err != nil {
 			return false, err
@@ -202,12 +223,12 @@ func (c *Client) consumeOnce(ctx context.Context, cs *consumeState, opts Consume
 	}
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel() // ends the stream when we stop reading early
-	stream, err := c.broker.ConsumeBatches(sctx, req)
+	stream, err := c.ConsumeBatchesRaw(sctx, req)
 	if err != nil {
 		return false, err
 	}
 	for {
-		b, err := stream.Recv()
+		it, err := stream.Recv()
 		if errors.Is(err, io.EOF) {
 			if opts.StopAtEnd {
 				return progressed, nil
@@ -217,18 +238,22 @@ func (c *Client) consumeOnce(ctx context.Context, cs *consumeState, opts Consume
 		if err != nil {
 			return progressed, err
 		}
-		for _, e := range b.GetEntries() {
-			if cs.known && e.GetOffset() < cs.next {
+		for it.Next() {
+			e := it.Entry()
+			if cs.known && e.Offset() < cs.next {
 				continue // the broker repeated itself; h has seen it
 			}
-			if cs.known && e.GetOffset() > cs.next {
+			if cs.known && e.Offset() > cs.next {
 				return progressed, fmt.Errorf("%w: %s/%d: want offset %d, broker sent %d",
-					ErrOffsetGap, cs.topic, cs.partition, cs.next, e.GetOffset())
+					ErrOffsetGap, cs.topic, cs.partition, cs.next, e.Offset())
 			}
 			if err := h(e); err != nil {
 				return progressed, handlerError{err}
 			}
-			cs.known, cs.next, progressed = true, e.GetOffset()+1, true
+			cs.known, cs.next, progressed = true, e.Offset()+1, true
+		}
+		if err := it.Err(); err != nil {
+			return progressed, fmt.Errorf("client: consume %s/%d at offset %s: %w", cs.topic, cs.partition, cs.resumeAt(), err)
 		}
 		if opts.AfterBatch != nil {
 			if err := opts.AfterBatch(); err != nil {

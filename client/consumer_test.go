@@ -9,6 +9,7 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/logbroker/logbroker/client/fakebroker"
 	"github.com/logbroker/logbroker/pb"
@@ -360,5 +361,57 @@ func waitFor(t *testing.T, cond func() bool) {
 			t.Fatal("condition not reached within 20s")
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// ConsumeEntries resumes across dropped streams as Consume does, handing
+// over entries in place.
+func TestConsumeEntriesResumes(t *testing.T) {
+	fb := fakebroker.Start(t)
+	fb.CreateTopic("t", 1)
+	fillVaried(fb, "t", 60)
+	fb.DropNextStreams(7, 0, 31)
+	want := fb.Entries("t", 0)
+	opts := fastRetry
+	opts.StopAtEnd, opts.MaxBytes = true, 64
+	var got []uint64
+	err := dialFake(t, fb).ConsumeEntries(testCtx(t), "t", 0, Earliest, opts, func(e Entry) error {
+		w := want[e.Offset()]
+		if string(e.Key()) != string(w.GetKey()) || string(e.Value()) != string(w.GetValue()) || e.TimestampMs() != w.GetTimestampMs() || e.NumHeaders() != len(w.GetHeaders()) {
+			t.Errorf("entry %d: key %q value %q ts %d headers %d; want %v", e.Offset(), e.Key(), e.Value(), e.TimestampMs(), e.NumHeaders(), w)
+		}
+		got = append(got, e.Offset())
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantRange(t, got, 0, 60)
+}
+
+// Consume's entries are the handler's to keep: they must not change when
+// later batches reuse the receive buffer.
+func TestConsumeEntriesAreKept(t *testing.T) {
+	fb := fakebroker.Start(t)
+	fb.CreateTopic("t", 1)
+	fillVaried(fb, "t", 40)
+	opts := fastRetry
+	opts.StopAtEnd, opts.MaxBytes = true, 50
+	var got []*pb.LogEntry
+	err := dialFake(t, fb).Consume(testCtx(t), "t", 0, Earliest, opts, func(e *pb.LogEntry) error {
+		got = append(got, e)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fb.Entries("t", 0)
+	if len(got) != len(want) {
+		t.Fatalf("%d entries, want %d", len(got), len(want))
+	}
+	for i := range want {
+		if !proto.Equal(got[i], want[i]) {
+			t.Fatalf("kept entry %d = %v, want %v", i, got[i], want[i])
+		}
 	}
 }
