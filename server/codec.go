@@ -42,7 +42,7 @@ func (c codec) Unmarshal(data mem.BufferSlice, v any) error {
 		if len(data) == 1 {
 			return m.decode(data[0].ReadOnlyData(), nowMs())
 		}
-		buf := data.MaterializeToBuffer(mem.DefaultBufferPool())
+		buf := data.MaterializeToBuffer(batchBuffers)
 		defer buf.Free()
 		return m.decode(buf.ReadOnlyData(), nowMs())
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/rs/zerolog"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/experimental"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
@@ -139,6 +140,7 @@ func New(opts Options) (*Server, error) {
 	s.stopping, s.stop = context.WithCancel(context.Background())
 	s.grpc = grpc.NewServer(
 		grpc.ForceServerCodecV2(newCodec()),
+		experimental.BufferPool(batchBuffers),
 		grpc.MaxRecvMsgSize(opts.MaxRecvMsgBytes),
 		grpc.KeepaliveParams(opts.Keepalive),
 		grpc.KeepaliveEnforcementPolicy(opts.KeepalivePolicy),
