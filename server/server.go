@@ -109,6 +109,9 @@ func (o Options) withDefaults() (Options, error) {
 	return o, nil
 }
 
+// connReadBuffer is each connection's read buffer.
+const connReadBuffer = 128 << 10
+
 // Server is a gRPC server carrying BrokerService, health and reflection.
 type Server struct {
 	grpc   *grpc.Server
@@ -141,6 +144,9 @@ func New(opts Options) (*Server, error) {
 	s.grpc = grpc.NewServer(
 		grpc.ForceServerCodecV2(newCodec()),
 		experimental.BufferPool(batchBuffers),
+		// A produce request of 1,000 small records is about 110 KiB: read it
+		// in one or two syscalls rather than four (the default is 32 KiB).
+		grpc.ReadBufferSize(connReadBuffer),
 		grpc.MaxRecvMsgSize(opts.MaxRecvMsgBytes),
 		grpc.KeepaliveParams(opts.Keepalive),
 		grpc.KeepaliveEnforcementPolicy(opts.KeepalivePolicy),
@@ -364,3 +370,4 @@ func (s *Server) logRPC(method string, req any, took time.Duration, err error) {
 	}
 	ev.Str("method", method).Str("code", code.String()).Dur("took_ms", took).Err(err).Msg("rpc")
 }
+
