@@ -370,4 +370,3 @@ func (s *Server) logRPC(method string, req any, took time.Duration, err error) {
 	}
 	ev.Str("method", method).Str("code", code.String()).Dur("took_ms", took).Err(err).Msg("rpc")
 }
-
