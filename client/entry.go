@@ -38,7 +38,16 @@ type Entry struct {
 // decoded by Headers; a malformed header shows there. Errors wrap
 // ErrMalformed.
 func ParseEntry(b []byte) (Entry, error) {
-	e := Entry{raw: b}
+	var e Entry
+	if err := e.parse(b); err != nil {
+		return Entry{}, err
+	}
+	return e, nil
+}
+
+// parse is ParseEntry in place, sparing Entries a copy of the struct.
+func (e *Entry) parse(b []byte) error {
+	*e = Entry{raw: b}
 	for pos := 0; pos < len(b); {
 		// The tags of fields 1 to 15 take one byte: reading them here
 		// instead of in a call makes the walk about a fifth faster.
@@ -50,7 +59,7 @@ func ParseEntry(b []byte) (Entry, error) {
 		if c := b[pos]; c >= 1<<3 && c < 0x80 {
 			num, typ = protowire.Number(c>>3), protowire.Type(c&7)
 		} else if num, typ, n = consumeTag(b[pos:]); n < 0 {
-			return Entry{}, malformed("LogEntry", pos, n)
+			return malformed("LogEntry", pos, n)
 		}
 		pos += n
 		switch {
@@ -72,11 +81,11 @@ func ParseEntry(b []byte) (Entry, error) {
 			e.unknown = true
 		}
 		if n < 0 {
-			return Entry{}, malformed("LogEntry", pos, n)
+			return malformed("LogEntry", pos, n)
 		}
 		pos += n
 	}
-	return e, nil
+	return nil
 }
 
 // Offset is the entry's offset in its partition.
@@ -285,7 +294,7 @@ func (it *Entries) Next() bool {
 			return false
 		}
 		it.pos += n
-		if it.cur, it.err = ParseEntry(v); it.err != nil {
+		if it.err = it.cur.parse(v); it.err != nil {
 			it.err = fmt.Errorf("entry %d of the batch: %w", it.count, it.err)
 			return false
 		}
