@@ -7,6 +7,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protowire"
 
@@ -17,22 +18,31 @@ import (
 // Consume sends one message per entry. Each entry's bytes are cut out of the
 // stored batch and sent as they are: they already are a LogEntry's encoding.
 func (s *service) Consume(req *pb.ConsumeRequest, stream grpc.ServerStreamingServer[pb.LogEntry]) error {
-	return s.consume(stream.Context(), req, func(b partition.Batch) error { return sendEntries(stream, b) }, nil)
+	return s.consume(stream.Context(), req, func(b partition.Batch, buf *[]byte) error { return sendEntries(stream, b, buf) })
 }
 
 // ConsumeBatches sends one message per read: the stored bytes of a batch are
 // already an EntryBatch's encoding.
 func (s *service) ConsumeBatches(req *pb.ConsumeRequest, stream grpc.ServerStreamingServer[pb.EntryBatch]) error {
-	return s.consume(stream.Context(), req, func(b partition.Batch) error { return stream.SendMsg(rawMessage(b.Data)) }, stream)
+	return s.consume(stream.Context(), req, func(b partition.Batch, buf *[]byte) error {
+		if buf != nil {
+			// gRPC owns it now and returns it to the pool once written.
+			return stream.SendMsg(pooledMessage{data: buf})
+		}
+		return stream.SendMsg(rawMessage(b.Data))
+	})
 }
+
+// sendFunc sends a batch read into buf, a pooled buffer holding exactly
+// b.Data that the function takes over, or nil when the batch did not fit one.
+type sendFunc func(b partition.Batch, buf *[]byte) error
 
 // consume is the stream loop shared by both Consume RPCs. It runs on the
 // stream's goroutine, which alone reads from storage and sends; storage only
 // signals the subscription.
 //
-// With pooled set, reads go into recycled buffers that are handed to gRPC with
-// the batch (pooledMessage) and sent with pooled.SendMsg instead of send.
-func (s *service) consume(ctx context.Context, req *pb.ConsumeRequest, send func(partition.Batch) error, pooled grpc.ServerStream) error {
+// Reads go into recycled buffers, which send hands to gRPC with the batch.
+func (s *service) consume(ctx context.Context, req *pb.ConsumeRequest, send sendFunc) error {
 	if err := validateConsume(req); err != nil {
 		return err
 	}
@@ -62,40 +72,27 @@ func (s *service) consume(ctx context.Context, req *pb.ConsumeRequest, send func
 		if s.stopping.Err() != nil {
 			return errShuttingDown
 		}
-		var b partition.Batch
-		var buf *[]byte
-		if pooled != nil {
-			buf = batchBuffers.Get(readSize(maxBytes))
-			b, err = p.ReadInto(ctx, *buf, offset, maxBytes)
-		} else {
-			b, err = p.Read(ctx, offset, maxBytes)
-		}
+		buf := batchBuffers.Get(readSize(maxBytes))
+		b, err := p.ReadInto(ctx, *buf, offset, maxBytes)
 		if err != nil {
-			if buf != nil {
-				batchBuffers.Put(buf)
-			}
+			batchBuffers.Put(buf)
 			return s.streamErr(ctx, req, err)
 		}
 		if b.Count > 0 {
-			if buf != nil && &b.Data[0] == &(*buf)[0] {
-				*buf = b.Data // gRPC owns it now and returns it to the pool
-				err = pooled.SendMsg(pooledMessage{data: buf})
+			if &b.Data[0] == &(*buf)[0] {
+				*buf = b.Data
 			} else {
-				if buf != nil {
-					batchBuffers.Put(buf)
-				}
-				err = send(b)
+				batchBuffers.Put(buf)
+				buf = nil
 			}
-			if err != nil {
+			if err := send(b, buf); err != nil {
 				return err
 			}
 			offset = b.Next
 			track.Sent(b.Count, len(b.Data), offset)
 			continue
 		}
-		if buf != nil {
-			batchBuffers.Put(buf)
-		}
+		batchBuffers.Put(buf)
 		if sub == nil { // caught up and stop_at_end
 			return nil
 		}
@@ -163,7 +160,14 @@ func (s *service) streamErr(ctx context.Context, req *pb.ConsumeRequest, err err
 
 // sendEntries splits a stored batch (a run of EntryBatch.entries fields, each
 // 0x0a len <LogEntry>) and sends every LogEntry's bytes as one message.
-func sendEntries(stream grpc.ServerStream, b partition.Batch) error {
+func sendEntries(stream grpc.ServerStream, b partition.Batch, buf *[]byte) error {
+	// Each entry is a view of the batch's buffer; the buffer returns to the
+	// pool once gRPC has written the last of them.
+	var whole mem.Buffer = mem.SliceBuffer(b.Data)
+	if buf != nil {
+		whole = mem.NewBuffer(buf, batchBuffers)
+	}
+	defer whole.Free()
 	data := b.Data
 	for len(data) > 0 {
 		num, typ, n := protowire.ConsumeTag(data)
@@ -174,7 +178,8 @@ func sendEntries(stream grpc.ServerStream, b partition.Batch) error {
 		if m < 0 {
 			return malformed(b, len(b.Data)-len(data))
 		}
-		if err := stream.SendMsg(rawMessage(entry)); err != nil {
+		start := len(b.Data) - len(data) + n + m - len(entry)
+		if err := stream.SendMsg(entryMessage{whole.Slice(start, start+len(entry))}); err != nil {
 			return err
 		}
 		data = data[n+m:]

@@ -65,3 +65,7 @@ var _ mem.BufferPool = (*bufferPool)(nil)
 // pooledMessage is a rawMessage whose bytes return to batchBuffers once gRPC
 // has written them.
 type pooledMessage struct{ data *[]byte }
+
+// entryMessage is one stored entry sent as it is: a view of a read buffer
+// that gRPC frees once written.
+type entryMessage struct{ b mem.Buffer }
