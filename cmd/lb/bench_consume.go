@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/logbroker/logbroker/client"
 	"github.com/logbroker/logbroker/pb"
 )
 
@@ -96,7 +97,7 @@ func (b *bencher) consume(ctx context.Context, api string, offs []*pb.PartitionO
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			if err := b.readPartition(ctx, b.conn(i), api, o, m); err != nil {
+			if err := b.readPartition(ctx, b.conns[i%len(b.conns)], api, o, m); err != nil {
 				mu.Lock()
 				errs = append(errs, err)
 				mu.Unlock()
@@ -123,60 +124,90 @@ func (b *bencher) consume(ctx context.Context, api string, offs []*pb.PartitionO
 // errBenchGap: a stream skipped or repeated offsets.
 var errBenchGap = errors.New("bench: offset gap")
 
-// entryStream is what both consume APIs look like to readPartition.
-type entryStream func() ([]*pb.LogEntry, error)
-
 // readPartition reads o's partition from its log start until it has every
-// record up to its next offset, and checks that offsets are dense.
-func (b *bencher) readPartition(ctx context.Context, broker pb.BrokerServiceClient, api string, o *pb.PartitionOffsets, m *meter) error {
+// record up to its next offset, and checks that offsets are dense. Like
+// Kafka's consumer perf tool it only counts records and bytes, so it reads
+// messages in place (client.ConsumeBatchesRaw, client.ConsumeRaw) instead
+// of building a pb.LogEntry per record: the figure is the broker's, not
+// the client's unmarshalling.
+func (b *bencher) readPartition(ctx context.Context, c *client.Client, api string, o *pb.PartitionOffsets, m *meter) error {
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel() // ends the stream once everything was read
 	req := &pb.ConsumeRequest{
 		Topic: b.cfg.Topic, Partition: o.GetPartition(), Offset: o.GetLogStartOffset(),
 		Start: pb.Start_START_AT_OFFSET, MaxBytes: b.cfg.MaxBytes, StopAtEnd: true,
 	}
-	var recv entryStream
+	r := denseReader{partition: o.GetPartition(), next: o.GetLogStartOffset(), end: o.GetNextOffset(), m: m}
+	defer r.flush()
 	if api == "batches" {
-		s, err := broker.ConsumeBatches(sctx, req)
+		s, err := c.ConsumeBatchesRaw(sctx, req)
 		if err != nil {
 			return err
 		}
-		recv = func() ([]*pb.LogEntry, error) {
-			batch, err := s.Recv()
-			return batch.GetEntries(), err
-		}
-	} else {
-		s, err := broker.Consume(sctx, req)
-		if err != nil {
-			return err
-		}
-		one := make([]*pb.LogEntry, 1)
-		recv = func() ([]*pb.LogEntry, error) {
-			e, err := s.Recv()
-			one[0] = e
-			return one, err
-		}
-	}
-	next, end := o.GetLogStartOffset(), o.GetNextOffset()
-	for next < end {
-		entries, err := recv()
-		if errors.Is(err, io.EOF) {
-			return fmt.Errorf("partition %d: stream ended at offset %d, want %d", o.GetPartition(), next, end)
-		}
-		if err != nil {
-			return fmt.Errorf("partition %d at offset %d: %w", o.GetPartition(), next, err)
-		}
-		var n, bytes int64
-		for _, e := range entries {
-			if e.GetOffset() != next {
-				return fmt.Errorf("%w: partition %d: want offset %d, got %d", errBenchGap, o.GetPartition(), next, e.GetOffset())
+		for r.next < r.end {
+			it, err := s.Recv()
+			if err != nil {
+				return r.recvErr(err)
 			}
-			next++
-			n++
-			bytes += int64(len(e.GetValue()) + len(e.GetKey()))
+			for it.Next() {
+				if err := r.take(it.Entry()); err != nil {
+					return err
+				}
+			}
+			if err := it.Err(); err != nil {
+				return fmt.Errorf("partition %d at offset %d: %w", r.partition, r.next, err)
+			}
+			r.flush()
 		}
-		m.records.Add(n)
-		m.bytes.Add(bytes)
+		return nil
+	}
+	s, err := c.ConsumeRaw(sctx, req)
+	if err != nil {
+		return err
+	}
+	for r.next < r.end {
+		e, err := s.Recv()
+		if err != nil {
+			return r.recvErr(err)
+		}
+		if err := r.take(e); err != nil {
+			return err
+		}
+		if r.records == 256 { // the meter is shared: touch it per batch
+			r.flush()
+		}
 	}
 	return nil
+}
+
+// denseReader checks that one partition's entries come at exactly the
+// offsets [next, end) in order, and counts them into m.
+type denseReader struct {
+	partition      uint32
+	next, end      uint64
+	records, bytes int64 // not yet added to m
+	m              *meter
+}
+
+func (r *denseReader) take(e client.Entry) error {
+	if e.Offset() != r.next {
+		return fmt.Errorf("%w: partition %d: want offset %d, got %d", errBenchGap, r.partition, r.next, e.Offset())
+	}
+	r.next++
+	r.records++
+	r.bytes += int64(len(e.Value()) + len(e.Key()))
+	return nil
+}
+
+func (r *denseReader) flush() {
+	r.m.records.Add(r.records)
+	r.m.bytes.Add(r.bytes)
+	r.records, r.bytes = 0, 0
+}
+
+func (r *denseReader) recvErr(err error) error {
+	if errors.Is(err, io.EOF) {
+		return fmt.Errorf("partition %d: stream ended at offset %d, want %d", r.partition, r.next, r.end)
+	}
+	return fmt.Errorf("partition %d at offset %d: %w", r.partition, r.next, err)
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -12,7 +13,11 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/logbroker/logbroker/client"
 	"github.com/logbroker/logbroker/client/fakebroker"
+	"github.com/logbroker/logbroker/pb"
 )
 
 func us(n ...int) []time.Duration {
@@ -353,6 +358,55 @@ func TestBenchConsumeFillsEmptyTopic(t *testing.T) {
 	}
 	if got := len(fb.Entries("fresh", 0)); got != 300 {
 		t.Errorf("the fill wrote %d records, want 300", got)
+	}
+}
+
+// A broker that skips or repeats offsets must not produce a figure.
+func TestBenchConsumeRefusesGaps(t *testing.T) {
+	fb := fakebroker.Start(t)
+	fb.CreateTopic("t", 1)
+	for range 50 {
+		fb.Append("t", 0, &pb.Record{Value: []byte("v")})
+	}
+	fb.SetShift(1) // every stream starts one entry past the requested offset
+	for _, api := range []string{"batches", "entries"} {
+		r := lb(t, fb, "bench", "consume", "--topic", "t", "--consume-api", api, "--quiet")
+		r.wantErr(t, exitError, "offset gap", "want offset 0, got 1")
+	}
+}
+
+func TestDenseReader(t *testing.T) {
+	tests := []struct {
+		name        string
+		offsets     []uint64
+		wantErr     bool
+		wantRecords int64
+	}{
+		{"dense", []uint64{5, 6, 7}, false, 3},
+		{"repeated", []uint64{5, 6, 6}, true, 2},
+		{"skipped", []uint64{5, 7}, true, 1},
+		{"behind", []uint64{4}, true, 0},
+	}
+	for _, tt := range tests {
+		m := &meter{}
+		r := denseReader{next: 5, end: 8, m: m}
+		var err error
+		for _, off := range tt.offsets {
+			e, perr := client.ParseEntry(protowire.AppendVarint(protowire.AppendTag(nil, 1, protowire.VarintType), off))
+			if perr != nil {
+				t.Fatal(perr)
+			}
+			if err = r.take(e); err != nil {
+				break
+			}
+		}
+		r.flush()
+		if (err != nil) != tt.wantErr || m.records.Load() != tt.wantRecords {
+			t.Errorf("%s: error %v, %d records; want error %v, %d records", tt.name, err, m.records.Load(), tt.wantErr, tt.wantRecords)
+		}
+		if err != nil && !errors.Is(err, errBenchGap) {
+			t.Errorf("%s: error %v is not errBenchGap", tt.name, err)
+		}
 	}
 }
 
