@@ -112,13 +112,24 @@ func (c Config) withDefaults() (Config, error) {
 }
 
 func (c Config) segmentOptions() segment.Options {
-	return segment.Options{
+	o := segment.Options{
 		MaxBytes:           c.SegmentBytes,
 		IndexIntervalBytes: c.IndexIntervalBytes,
 		// A frame holds at most a produce request; allow generous headroom.
 		MaxFrameBytes: maxInt(64<<20, 4*c.MaxRecordBytes),
 	}
+	if c.Fsync == FsyncAlways {
+		// Every group commit syncs: sync into zeros written ahead, so that
+		// each fdatasync has no file size to commit.
+		o.PreallocateBytes = preallocateBytes
+	}
+	return o
 }
+
+// preallocateBytes is how far ahead of the data an always-synced segment is
+// zero-filled (and synced): 0.55-0.7x the time of a synced 123 KB append,
+// 1 MiB and 4 MiB alike (go test -run '^$' -bench SyncedAppend ./segment).
+const preallocateBytes = 1 << 20
 
 func maxInt(a, b int) int {
 	if a > b {

@@ -77,7 +77,8 @@ func openLog(dir string, cfg *Config, files *segment.FileCache, log zerolog.Logg
 			stats.Frames += st.Frames
 			scanned++
 		}
-		stats.TruncatedBytes += st.TruncatedBytes
+		// Zeros written ahead of the data are not torn data.
+		stats.TruncatedBytes += st.TruncatedBytes - st.ZeroTailBytes
 		if st.IndexRebuilt {
 			log.Warn().Uint64("base_offset", base).Msg("rebuilt a damaged index from its log")
 		}

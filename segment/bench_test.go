@@ -62,6 +62,36 @@ func BenchmarkAppend(b *testing.B) {
 	}
 }
 
+// BenchmarkSyncedAppend is an append of one 1,000 x 100 B frame (123 KB)
+// or one 100 B record, each followed by Sync, into a file that grows with
+// every append (prealloc=0) or into zeros written ahead (PreallocateBytes).
+func BenchmarkSyncedAppend(b *testing.B) {
+	for _, batch := range []int{1, 1000} {
+		for _, prealloc := range []int64{0, 1 << 20, 4 << 20} {
+			b.Run(fmt.Sprintf("batch=%d/prealloc=%d", batch, prealloc), func(b *testing.B) {
+				frame := benchFrame(b, batch, 100)
+				bs := newBenchSegmentWith(b, Options{MaxBytes: benchSegmentBytes, PreallocateBytes: prealloc})
+				b.SetBytes(int64(len(frame)))
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					s := bs.room(len(frame))
+					next := s.Next()
+					if _, err := SetOffsets(frame[HeaderSize:], next); err != nil {
+						b.Fatal(err)
+					}
+					SealFrame(frame, next, uint32(batch), 1700000000000)
+					if err := s.Append(frame); err != nil {
+						b.Fatal(err)
+					}
+					if err := s.Sync(); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}
+
 // BenchmarkAppendOnly is Append alone: only the frame header's base is
 // patched (the CRC goes stale; nothing reads the file).
 func BenchmarkAppendOnly(b *testing.B) {
@@ -227,8 +257,10 @@ type benchSegment struct {
 	s   *Segment
 }
 
-func newBenchSegment(b *testing.B) *benchSegment {
-	bs := &benchSegment{b: b, c: NewFileCache(OS, 8), dir: b.TempDir(), o: Options{MaxBytes: benchSegmentBytes}}
+func newBenchSegment(b *testing.B) *benchSegment { return newBenchSegmentWith(b, Options{MaxBytes: benchSegmentBytes}) }
+
+func newBenchSegmentWith(b *testing.B, o Options) *benchSegment {
+	bs := &benchSegment{b: b, c: NewFileCache(OS, 8), dir: b.TempDir(), o: o}
 	var err error
 	if bs.s, err = Create(bs.c, bs.dir, 0, bs.o); err != nil {
 		b.Fatal(err)

@@ -41,4 +41,9 @@
 // Recovery (Open with Recover) checks every frame's header, base continuity
 // and CRC from the start and truncates the .log at the first frame that fails:
 // an unsynced torn tail is cut, never served.
+//
+// With Options.PreallocateBytes the active .log may run on past its last
+// frame with zeros written (and synced) ahead of the data, so that the sync
+// of an append has no file size to commit. A zero length field ends the
+// frames like a torn tail does; Seal, Close and recovery cut the zeros off.
 package segment

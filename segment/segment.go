@@ -54,6 +54,14 @@ type Options struct {
 	MaxBytes           int64 // roll threshold; default 64 MiB, at most 4 GiB
 	IndexIntervalBytes int   // log bytes between index entries; default 4096
 	MaxFrameBytes      int   // bound on a frame's length; default and max MaxFrameBytes
+	// PreallocateBytes, when > 0, keeps the .log zero-filled this far past
+	// the data. An fdatasync after an append that grows the file must also
+	// commit the new size and blocks through the file system's journal;
+	// one into zeros written earlier has only data to flush. On this
+	// project's machines that halves the sync of a 123 KB append
+	// (BenchmarkSyncedAppend). Meant for modes that sync every append: it
+	// writes every byte twice. Seal and Close cut the zeros off again.
+	PreallocateBytes int64
 }
 
 func (o Options) withDefaults() Options {
@@ -100,6 +108,7 @@ func (m OpenMode) String() string {
 type RecoverStats struct {
 	ScannedBytes   int64 // log bytes read to find the end
 	TruncatedBytes int64 // torn or bad tail bytes cut off
+	ZeroTailBytes  int64 // of TruncatedBytes, trailing zeros: preallocation, not data
 	Frames         int   // frames scanned
 	IndexRebuilt   bool  // the .index file was invalid or stale and was rebuilt
 }
@@ -116,6 +125,7 @@ type Segment struct {
 	log       *cachedFile
 
 	size      int64  // committed bytes
+	alloc     int64  // file bytes written: size, then zeros (PreallocateBytes)
 	next      uint64 // offset after the last record
 	sealed    bool
 	closed    bool
@@ -253,6 +263,7 @@ func (s *Segment) recover() (RecoverStats, error) {
 		if err := f.Sync(); err != nil {
 			return st, fmt.Errorf("sync after truncate at %d: %w", s.size, err)
 		}
+		s.alloc = s.size
 	}
 	if err := writeIndexFile(s.log.c, s.indexPath, s.idx.entries, 0); err == nil {
 		s.idx.written = len(s.idx.entries)
@@ -283,9 +294,33 @@ func (s *Segment) scanTail(verifyCRC bool) (RecoverStats, error) {
 		return st, err
 	}
 	s.size, s.next = pos, next
+	s.alloc = end
 	st.ScannedBytes = end - start
 	st.TruncatedBytes = end - pos
+	if st.TruncatedBytes > 0 {
+		if st.ZeroTailBytes, err = zeroTail(f, pos, end); err != nil {
+			return st, err
+		}
+	}
 	return st, nil
+}
+
+// zeroTail counts the zero bytes that end [pos, end) of f.
+func zeroTail(f File, pos, end int64) (int64, error) {
+	buf := make([]byte, min(scanChunk, end-pos))
+	for at := end; at > pos; {
+		n := min(int64(len(buf)), at-pos)
+		at -= n
+		if _, err := f.ReadAt(buf[:n], at); err != nil && !errors.Is(err, io.EOF) {
+			return 0, fmt.Errorf("read at %d: %w", at, err)
+		}
+		for i := n - 1; i >= 0; i-- {
+			if buf[i] != 0 {
+				return end - (at + i + 1), nil
+			}
+		}
+	}
+	return end - pos, nil
 }
 
 // scanFrames walks frames in f from pos to end whose bases continue from next,
@@ -402,11 +437,16 @@ func (s *Segment) Append(frames []byte) error {
 			return fmt.Errorf("segment: append to %s: cut failed write at %d: %w", s.logPath, s.size, err)
 		}
 		s.dirtyTail = nil
+		s.alloc = s.size
+	}
+	if s.o.PreallocateBytes > 0 && s.size+n > s.alloc {
+		s.preallocate(f, s.size+n)
 	}
 	if _, err := f.WriteAt(frames, s.size); err != nil {
 		if terr := f.Truncate(s.size); terr != nil {
 			s.dirtyTail = terr
 		}
+		s.alloc = s.size
 		return fmt.Errorf("segment: append %d bytes to %s at %d: %w", n, s.logPath, s.size, err)
 	}
 	for p := int64(0); p < n; {
@@ -415,7 +455,50 @@ func (s *Segment) Append(frames []byte) error {
 		p += h.Size()
 	}
 	s.size += n
+	s.alloc = max(s.alloc, s.size)
 	s.next = next
+	return nil
+}
+
+// zeros is what preallocate writes.
+var zeros = make([]byte, 1<<20)
+
+// preallocate zero-fills the .log from the data end to PreallocateBytes past
+// need, but not past MaxBytes. It is only an optimization: on an error it
+// cuts what it wrote and the append goes ahead without it.
+func (s *Segment) preallocate(f File, need int64) {
+	end := min(need+s.o.PreallocateBytes, s.o.MaxBytes)
+	for at := max(s.alloc, s.size); at < end; {
+		n := min(int64(len(zeros)), end-at)
+		if _, err := f.WriteAt(zeros[:n], at); err != nil {
+			if terr := f.Truncate(s.size); terr != nil {
+				s.dirtyTail = terr
+			}
+			s.alloc = s.size
+			return
+		}
+		at += n
+		s.alloc = at
+	}
+	// Make the zeros and the new size durable now, so that the syncs of the
+	// appends into them have only their own data to flush.
+	_ = f.Sync()
+}
+
+// cutPreallocated truncates the zeros past the data.
+func (s *Segment) cutPreallocated() error {
+	if s.alloc <= s.size {
+		return nil
+	}
+	f, err := s.log.acquire()
+	if err != nil {
+		return err
+	}
+	defer s.log.release()
+	if err := f.Truncate(s.size); err != nil {
+		return err
+	}
+	s.alloc = s.size
 	return nil
 }
 
@@ -456,6 +539,10 @@ func (s *Segment) Seal() error {
 	if s.sealed {
 		return nil
 	}
+	// A sealed segment's file size is its data size.
+	if err := s.cutPreallocated(); err != nil {
+		return fmt.Errorf("segment: seal %s: cut preallocated tail: %w", s.logPath, err)
+	}
 	if err := s.Sync(); err != nil {
 		return err
 	}
@@ -474,6 +561,9 @@ func (s *Segment) Close() error {
 	}
 	if !s.sealed {
 		s.flushIndex()
+		// Best effort: a zero tail left behind costs the next start a
+		// recovery scan, nothing more.
+		_ = s.cutPreallocated()
 	}
 	s.closed = true
 	if err := s.log.close(); err != nil {

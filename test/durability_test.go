@@ -434,8 +434,10 @@ func TestDiskFull(t *testing.T) {
 	fsys := segment.NewFaultFS()
 	b := startInproc(t, func(c *partition.Config, _ *server.Options) { c.FS = fsys })
 	b.createTopic("full", 1)
+	// Full before the first append, so the segment holds no zeros written
+	// ahead (--fsync always preallocates) that appends could fill first.
+	fsys.SetCapacity(fsys.Used() + 3200)
 	b.fill("full", 0, 0, 1, 1)
-	fsys.SetCapacity(fsys.Used() + 3000)
 	c := b.Client()
 	acked := 1
 	var err error
