@@ -257,7 +257,9 @@ type benchSegment struct {
 	s   *Segment
 }
 
-func newBenchSegment(b *testing.B) *benchSegment { return newBenchSegmentWith(b, Options{MaxBytes: benchSegmentBytes}) }
+func newBenchSegment(b *testing.B) *benchSegment {
+	return newBenchSegmentWith(b, Options{MaxBytes: benchSegmentBytes})
+}
 
 func newBenchSegmentWith(b *testing.B, o Options) *benchSegment {
 	bs := &benchSegment{b: b, c: NewFileCache(OS, 8), dir: b.TempDir(), o: o}
