@@ -13,9 +13,11 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/experimental"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/status"
 
+	"github.com/logbroker/logbroker/client/bufpool"
 	"github.com/logbroker/logbroker/pb"
 )
 
@@ -113,7 +115,9 @@ func Dial(ctx context.Context, addr string, opts ...Option) (*Client, error) {
 			},
 			MinConnectTimeout: 10 * time.Second,
 		}),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxRecvMsgBytes)),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxRecvMsgBytes), grpc.ForceCodecV2(newRawCodec())),
+		// Receive buffers that are not cleared before every message.
+		experimental.WithBufferPool(bufpool.Default),
 	}
 	gopts = append(gopts, cfg.grpcOpts...)
 	target := addr

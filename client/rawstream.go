@@ -8,22 +8,48 @@ import (
 	"google.golang.org/grpc/encoding"
 	grpcproto "google.golang.org/grpc/encoding/proto"
 	"google.golang.org/grpc/mem"
+	"google.golang.org/protobuf/proto"
 
+	"github.com/logbroker/logbroker/client/bufpool"
 	"github.com/logbroker/logbroker/pb"
 )
 
-// rawCodec is the codec of the raw streams, set per call with
-// grpc.ForceCodecV2 so nothing process-wide changes. Requests go out through
-// gRPC's proto codec; a response received into a *rawMsg keeps its wire
-// bytes instead of becoming a message, so the caller decodes only what it
-// reads. Its name is "proto": on the wire nothing differs.
+// rawCodec is the client's codec, installed on its connection and set per
+// call with grpc.ForceCodecV2, so nothing process-wide changes. Requests of
+// more than a few KiB are marshalled into bufpool buffers, which gRPC's own
+// codec would take from its default pool and clear first (a 1 MiB buffer for
+// a 110 KiB produce request). A response received into a *rawMsg keeps its
+// wire bytes instead of becoming a message, so the caller decodes only what
+// it reads. Its name is "proto": on the wire nothing differs.
 type rawCodec struct{ proto encoding.CodecV2 }
 
 func newRawCodec() rawCodec { return rawCodec{proto: encoding.GetCodecV2(grpcproto.Name)} }
 
 func (c rawCodec) Name() string { return grpcproto.Name }
 
-func (c rawCodec) Marshal(v any) (mem.BufferSlice, error) { return c.proto.Marshal(v) }
+func (c rawCodec) Marshal(v any) (mem.BufferSlice, error) {
+	m, ok := v.(proto.Message)
+	if !ok {
+		return c.proto.Marshal(v)
+	}
+	size := proto.Size(m)
+	if mem.IsBelowBufferPoolingThreshold(size) {
+		return c.proto.Marshal(v)
+	}
+	buf := bufpool.Default.Get(size)
+	// Size has just cached every submessage's size: marshal without
+	// computing them again.
+	out, err := proto.MarshalOptions{UseCachedSize: true}.MarshalAppend((*buf)[:0], m)
+	if err != nil || len(out) != size {
+		bufpool.Default.Put(buf)
+		if err == nil {
+			// Changed while being sent: let the standard codec say so.
+			return c.proto.Marshal(v)
+		}
+		return nil, err
+	}
+	return mem.BufferSlice{mem.NewBuffer(buf, bufpool.Default)}, nil
+}
 
 func (c rawCodec) Unmarshal(data mem.BufferSlice, v any) error {
 	m, ok := v.(*rawMsg)

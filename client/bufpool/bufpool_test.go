@@ -1,9 +1,15 @@
-package server
+package bufpool
 
-import "testing"
+import (
+	"testing"
 
-func TestBufferPoolClasses(t *testing.T) {
-	p := &bufferPool{}
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func TestClasses(t *testing.T) {
+	p := &Pool{}
 	for _, tt := range []struct{ n, wantCap int }{
 		{1, 256}, {256, 256}, {257, 512}, {110_000, 128 << 10}, {1 << 20, 1 << 20}, {4 << 20, 4 << 20}, {4<<20 + 1, 4<<20 + 1},
 	} {
@@ -15,7 +21,6 @@ func TestBufferPoolClasses(t *testing.T) {
 	}
 	// A recycled buffer keeps its class and comes back at the asked length.
 	b := p.Get(3000)
-	(*b)[0] = 7
 	p.Put(b)
 	if b = p.Get(2100); len(*b) != 2100 || cap(*b) != 4096 {
 		t.Fatalf("recycled: len %d cap %d, want 2100 and 4096", len(*b), cap(*b))
