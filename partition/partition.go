@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -69,7 +70,21 @@ type Partition struct {
 	closeErr error // set by the actor as it ends; read after Done
 
 	stats stats // written by the actor, read by anyone through Stats
+
+	// tail holds the records of the last group commit, published after
+	// they are durable, for live-tail readers (Tail).
+	tail atomic.Pointer[tailBatch]
 }
+
+// tailBatch is an immutable copy of the last committed records.
+type tailBatch struct {
+	data        []byte // stored records back to back
+	first, next uint64
+}
+
+// maxTailBytes bounds what each commit copies for Tail: live tails of small
+// appends are served from memory; larger catch-up reads go to the file.
+const maxTailBytes = 64 << 10
 
 type appendReq struct {
 	frame []byte // segment.HeaderSize reserved, then the encoded records
@@ -243,6 +258,37 @@ func (p *Partition) ReadInto(ctx context.Context, buf []byte, offset uint64, max
 	return Batch{Data: data, First: first, Next: next, Count: int(next - first)}, nil
 }
 
+// Tail serves a live tail without the actor: if the last group commit holds
+// offset and what it holds from there fits maxBytes, it returns those
+// records (an immutable batch the caller may keep and send as they are)
+// and true. With offset at the end of the last commit it returns an empty
+// batch and true: caught up, and the next commit signals subscribers after
+// it is published here. Otherwise the caller reads with ReadInto.
+func (p *Partition) Tail(offset uint64, maxBytes int) (Batch, bool) {
+	t := p.tail.Load()
+	if t == nil || offset < t.first || offset > t.next {
+		return Batch{}, false
+	}
+	if offset == t.next {
+		return Batch{First: offset, Next: offset}, true
+	}
+	data := t.data
+	for o := t.first; o < offset; o++ {
+		_, _, rest, err := segment.NextRecord(data)
+		if err != nil {
+			return Batch{}, false
+		}
+		data = rest
+	}
+	if maxBytes <= 0 {
+		maxBytes = DefaultReadBytes
+	}
+	if len(data) > maxBytes {
+		return Batch{}, false
+	}
+	return Batch{Data: data, First: offset, Next: t.next, Count: int(t.next - offset)}, true
+}
+
 // trimTo cuts data (records from first) to the records below end.
 func trimTo(data []byte, first, end uint64) ([]byte, uint64) {
 	rest := data
@@ -376,6 +422,14 @@ drain:
 		}
 		l.wbuf = buf
 	}
+	// Copy the records for live tails while the frames are still ours.
+	var tail *tailBatch
+	if len(p.subs) > 0 && len(buf)-len(batch)*segment.HeaderSize <= maxTailBytes {
+		tail = &tailBatch{data: make([]byte, 0, len(buf)-len(batch)*segment.HeaderSize), first: base, next: next}
+		for _, r := range batch {
+			tail.data = append(tail.data, r.frame[segment.HeaderSize:]...)
+		}
+	}
 	segs := l.Segments()
 	err := l.Append(buf, int(next-base))
 	// The bytes are in the file (or refused): the frames can be reused.
@@ -410,6 +464,7 @@ drain:
 	p.stats.records.Add(next - base)
 	p.stats.bytes.Add(uint64(len(buf)))
 	p.stats.publish(l)
+	p.tail.Store(tail) // nil when too big: readers go to the file
 	if p.cfg.Observer != nil {
 		p.cfg.Observer.ObserveCommit(len(batch), int(next-base), len(buf), syncTook)
 	}

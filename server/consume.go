@@ -72,6 +72,23 @@ func (s *service) consume(ctx context.Context, req *pb.ConsumeRequest, send send
 		if s.stopping.Err() != nil {
 			return errShuttingDown
 		}
+		// A live tail woken by an append is served from memory, and learns
+		// it is caught up, without asking the partition's actor.
+		b, ok := p.Tail(offset, maxBytes)
+		switch {
+		case ok && b.Count > 0:
+			if err := send(b, nil); err != nil {
+				return err
+			}
+			offset = b.Next
+			track.Sent(b.Count, len(b.Data), offset)
+			continue
+		case ok && sub != nil:
+			if err := s.wait(ctx, req, p, sub); err != nil {
+				return err
+			}
+			continue
+		}
 		buf := batchBuffers.Get(readSize(maxBytes))
 		b, err := p.ReadInto(ctx, *buf, offset, maxBytes)
 		if err != nil {
@@ -96,15 +113,23 @@ func (s *service) consume(ctx context.Context, req *pb.ConsumeRequest, send send
 		if sub == nil { // caught up and stop_at_end
 			return nil
 		}
-		select {
-		case <-sub.C():
-		case <-ctx.Done():
-			return s.streamErr(ctx, req, ctx.Err())
-		case <-s.stopping.Done():
-			return errShuttingDown
-		case <-p.Done():
-			return s.streamErr(ctx, req, partition.ErrStopped)
+		if err := s.wait(ctx, req, p, sub); err != nil {
+			return err
 		}
+	}
+}
+
+// wait blocks a caught-up stream until the next append, or its end.
+func (s *service) wait(ctx context.Context, req *pb.ConsumeRequest, p Partition, sub Subscription) error {
+	select {
+	case <-sub.C():
+		return nil
+	case <-ctx.Done():
+		return s.streamErr(ctx, req, ctx.Err())
+	case <-s.stopping.Done():
+		return errShuttingDown
+	case <-p.Done():
+		return s.streamErr(ctx, req, partition.ErrStopped)
 	}
 }
 

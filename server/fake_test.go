@@ -240,6 +240,10 @@ func (p *fakePartition) appendLocked(recs []partition.Record) (base, last uint64
 	return base, base + uint64(len(recs)) - 1
 }
 
+// Tail never serves: the fake has no commit to serve from, so reads go
+// through Read as they must whenever Tail declines.
+func (p *fakePartition) Tail(uint64, int) (partition.Batch, bool) { return partition.Batch{}, false }
+
 func (p *fakePartition) ReadInto(ctx context.Context, _ []byte, offset uint64, maxBytes int) (partition.Batch, error) {
 	return p.Read(ctx, offset, maxBytes)
 }

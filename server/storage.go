@@ -29,6 +29,9 @@ type Partition interface {
 	Read(ctx context.Context, offset uint64, maxBytes int) (partition.Batch, error)
 	// ReadInto is Read into buf's capacity; Data aliases buf when it fits.
 	ReadInto(ctx context.Context, buf []byte, offset uint64, maxBytes int) (partition.Batch, error)
+	// Tail returns the records from offset when the last append holds them
+	// all within maxBytes, without a read; Data is immutable.
+	Tail(offset uint64, maxBytes int) (partition.Batch, bool)
 	Offsets(ctx context.Context) (partition.Offsets, error)
 	// Subscribe registers a coalescing wake-up that fires after every append.
 	Subscribe(ctx context.Context) (Subscription, error)
