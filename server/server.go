@@ -109,6 +109,9 @@ func (o Options) withDefaults() (Options, error) {
 	return o, nil
 }
 
+// streamWorkers is the size of the RPC worker pool; idle workers only park.
+func streamWorkers() int { return max(64, 4*runtime.GOMAXPROCS(0)) }
+
 // connReadBuffer is each connection's read buffer.
 const connReadBuffer = 128 << 10
 
@@ -153,8 +156,12 @@ func New(opts Options) (*Server, error) {
 		grpc.ChainUnaryInterceptor(s.unaryInterceptor),
 		grpc.ChainStreamInterceptor(s.streamInterceptor),
 		// A fixed pool of goroutines, whose stacks have grown already, takes
-		// each RPC, instead of a fresh goroutine per call.
-		grpc.NumStreamWorkers(uint32(runtime.GOMAXPROCS(0))),
+		// each RPC, instead of a fresh goroutine per call (whose stack then
+		// grows by copying: 15% of the broker's CPU under one-record
+		// produces). A Consume stream holds its worker for as long as it
+		// lasts, so the pool is larger than the CPUs: with every worker
+		// busy, gRPC falls back to a fresh goroutine.
+		grpc.NumStreamWorkers(uint32(streamWorkers())),
 	)
 	s.grpc.RegisterService(serviceDesc(), &service{opts: opts, reg: opts.Registry, stopping: s.stopping})
 	healthpb.RegisterHealthServer(s.grpc, s.health)
