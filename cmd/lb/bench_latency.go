@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/logbroker/logbroker/client"
 	"github.com/logbroker/logbroker/pb"
 )
 
@@ -43,17 +44,40 @@ func readStamp(value []byte) (latencyStamp, bool) {
 	}, true
 }
 
-// latencyWorkers send the scheduled records; more than are ever busy at
-// once at the rates this measures, so the schedule never waits for one.
-const latencyWorkers = 64
-
 // drainWait bounds the wait, after the last send, for consumers to receive
 // every acknowledged record.
 const drainWait = 10 * time.Second
 
+// latencyWorkers send the scheduled records; more than are ever busy at
+// once at the rates this measures, so the schedule never waits for one.
+const latencyWorkers = 64
+
 type latencyJob struct {
 	seq int64
 	due time.Duration
+}
+
+// latencyRun is what one latency workload's goroutines share: the pacer,
+// the workers that send, and one live-tail consumer per partition. Samples
+// are per goroutine; the sets and counters are atomic; r is guarded by mu.
+type latencyRun struct {
+	b       *bencher
+	topic   string
+	clk     realClock
+	warmEnd time.Duration
+	m       *meter
+
+	acked, received   *seqSet // by seq; bounded by the most sends the run can make
+	ackedN, receivedN atomic.Int64
+
+	mu sync.Mutex
+	r  *benchResult
+}
+
+func (lr *latencyRun) fail(err error) {
+	lr.mu.Lock()
+	lr.r.fail(err)
+	lr.mu.Unlock()
 }
 
 // latencyWorkload measures end-to-end latency at a fixed open-loop rate.
@@ -69,45 +93,33 @@ func (b *bencher) latencyWorkload(ctx context.Context) ([]*benchResult, error) {
 	}
 	name := fmt.Sprintf("latency@%s/s", group(int64(cfg.Rate)))
 	r := &benchResult{Name: name, TargetRate: cfg.Rate}
-	m := &meter{}
 	clk := realClock{base: time.Now(), spin: cfg.Pacer == "spin"}
-	warmEnd := clk.now() + time.Duration(cfg.Warmup)
+	// At most rate × duration + 1 sends fall due before the end.
+	maxSends := int64(cfg.Rate*time.Duration(cfg.Duration).Seconds()) + 2
+	lr := &latencyRun{
+		b: b, topic: topic, clk: clk, m: &meter{}, r: r,
+		warmEnd: clk.now() + time.Duration(cfg.Warmup),
+		acked:   newSeqSet(maxSends), received: newSeqSet(maxSends),
+	}
 	end := clk.now() + time.Duration(cfg.Duration)
 	cpu0 := selfCPU()
-	w := b.startWatch(name, m)
+	w := b.startWatch(name, lr.m)
 
 	// Consumers: one live-tail stream per partition.
 	cctx, stopConsumers := context.WithCancel(ctx)
 	defer stopConsumers()
 	e2e := make([]*samples, len(offs))
 	fromSend := make([]*samples, len(offs))
-	var (
-		cwg      sync.WaitGroup
-		received atomic.Int64
-		cerrMu   sync.Mutex
-		cerrs    []error
-	)
+	cerrs := make([]error, len(offs))
+	var cwg sync.WaitGroup
 	for i, o := range offs {
 		e2e[i], fromSend[i] = &samples{}, &samples{}
 		cwg.Add(1)
 		go func() {
 			defer cwg.Done()
-			err := b.tail(cctx, b.conn(i), topic, o, func(e *pb.LogEntry) {
-				now := clk.now()
-				if st, ok := readStamp(e.GetValue()); ok {
-					if st.due >= warmEnd {
-						e2e[i].add(now - st.due)
-						fromSend[i].add(now - st.sent)
-						m.records.Add(1)
-						m.bytes.Add(int64(len(e.GetValue())))
-					}
-					received.Add(1)
-				}
-			})
+			err := lr.tail(cctx, b.conns[i%len(b.conns)], o, e2e[i], fromSend[i])
 			if err != nil && cctx.Err() == nil {
-				cerrMu.Lock()
-				cerrs = append(cerrs, err)
-				cerrMu.Unlock()
+				cerrs[i] = err
 			}
 		}()
 	}
@@ -116,11 +128,7 @@ func (b *bencher) latencyWorkload(ctx context.Context) ([]*benchResult, error) {
 	jobs := make(chan latencyJob, 1<<16)
 	acks := make([]*samples, latencyWorkers)
 	lags := make([]*samples, latencyWorkers)
-	var (
-		swg    sync.WaitGroup
-		acked  atomic.Int64
-		serrMu sync.Mutex
-	)
+	var swg sync.WaitGroup
 	for k := range latencyWorkers {
 		acks[k], lags[k] = &samples{}, &samples{}
 		swg.Add(1)
@@ -132,7 +140,7 @@ func (b *bencher) latencyWorkload(ctx context.Context) ([]*benchResult, error) {
 			req := &pb.ProduceRequest{Topic: topic, Records: []*pb.Record{rec}, Acks: cfg.acks}
 			for j := range jobs {
 				req.Partition = uint32(j.seq % int64(cfg.Partitions))
-				counted := j.due >= warmEnd
+				counted := j.due >= lr.warmEnd
 				sent := clk.now()
 				latencyStamp{due: j.due, seq: j.seq, sent: sent}.put(value)
 				if counted {
@@ -143,26 +151,25 @@ func (b *bencher) latencyWorkload(ctx context.Context) ([]*benchResult, error) {
 				cancel()
 				if err != nil {
 					if ctx.Err() == nil {
-						serrMu.Lock()
-						r.fail(err)
-						serrMu.Unlock()
+						lr.fail(fmt.Errorf("produce record %d: %w", j.seq, err))
 					}
 					continue
 				}
-				acked.Add(1)
+				lr.acked.add(j.seq)
+				lr.ackedN.Add(1)
 				if counted {
 					acks[k].add(clk.now() - j.due)
 				}
 			}
 		}()
 	}
-	sent := b.runPacer(ctx, clk, end, jobs)
+	sent := b.runPacer(ctx, clk, end, maxSends, jobs)
 	close(jobs)
 	swg.Wait()
 
 	// Wait for the consumers to catch up with everything acknowledged.
 	deadline := time.Now().Add(drainWait)
-	for received.Load() < acked.Load() && time.Now().Before(deadline) && ctx.Err() == nil {
+	for lr.receivedN.Load() < lr.ackedN.Load() && time.Now().Before(deadline) && ctx.Err() == nil {
 		time.Sleep(time.Millisecond)
 	}
 	stopConsumers()
@@ -171,14 +178,16 @@ func (b *bencher) latencyWorkload(ctx context.Context) ([]*benchResult, error) {
 	r.Records = sent
 	r.ClientCPUSecs = (selfCPU() - cpu0).Seconds()
 	w.stop(r) // broker CPU per million over every record sent, warm-up included
-	r.Records, r.Bytes = m.records.Load(), m.bytes.Load()
+	r.Records, r.Bytes = lr.m.records.Load(), lr.m.bytes.Load()
 	r.finish(time.Duration(cfg.Duration - cfg.Warmup))
-	r.Missing = max(acked.Load()-received.Load(), 0)
+	r.Missing = lr.acked.countNotIn(lr.received)
 	e2eSum, ackSum, lagSum := summarize(merge(e2e...)), summarize(merge(acks...)), summarize(merge(lags...))
 	sendSum := summarize(merge(fromSend...))
 	r.Latency, r.AckLatency, r.SendLag, r.FromSend = &e2eSum, &ackSum, &lagSum, &sendSum
 	for _, err := range cerrs {
-		r.fail(fmt.Errorf("live-tail consumer: %w", err))
+		if err != nil {
+			r.fail(fmt.Errorf("live-tail consumer: %w", err))
+		}
 	}
 	if ctx.Err() != nil {
 		return []*benchResult{r}, ctx.Err()
@@ -186,13 +195,13 @@ func (b *bencher) latencyWorkload(ctx context.Context) ([]*benchResult, error) {
 	return []*benchResult{r}, nil
 }
 
-// runPacer schedules sends until end on a goroutine pinned to its own
-// thread (see pinPacer) and returns how many it scheduled.
-func (b *bencher) runPacer(ctx context.Context, clk clock, end time.Duration, jobs chan<- latencyJob) int64 {
+// runPacer schedules sends until end (at most n) on a goroutine pinned to
+// its own thread (see pinPacer) and returns how many it scheduled.
+func (b *bencher) runPacer(ctx context.Context, clk clock, end time.Duration, n int64, jobs chan<- latencyJob) int64 {
 	done := make(chan int64, 1)
 	go func() {
 		pinPacer()
-		done <- pace(ctx, clk, clk.now(), b.cfg.Rate, 0, end, func(i int64, due time.Duration) {
+		done <- pace(ctx, clk, clk.now(), b.cfg.Rate, n, end, func(i int64, due time.Duration) {
 			select {
 			case jobs <- latencyJob{seq: i, due: due}:
 			case <-ctx.Done():
@@ -202,25 +211,76 @@ func (b *bencher) runPacer(ctx context.Context, clk clock, end time.Duration, jo
 	return <-done
 }
 
-// tail follows partition o from its next offset with ConsumeBatches and
-// calls h for each entry, until ctx ends.
-func (b *bencher) tail(ctx context.Context, broker pb.BrokerServiceClient, topic string, o *pb.PartitionOffsets, h func(*pb.LogEntry)) error {
-	s, err := broker.ConsumeBatches(ctx, &pb.ConsumeRequest{
-		Topic: topic, Partition: o.GetPartition(), Offset: o.GetNextOffset(), Start: pb.Start_START_AT_OFFSET,
+// tail follows partition o from its next offset with ConsumeBatches until
+// ctx ends, reading each batch in place (client.ConsumeBatchesRaw: no
+// message per record) and handing each entry to a tailCheck.
+func (lr *latencyRun) tail(ctx context.Context, c *client.Client, o *pb.PartitionOffsets, e2e, fromSend *samples) error {
+	part := o.GetPartition()
+	s, err := c.ConsumeBatchesRaw(ctx, &pb.ConsumeRequest{
+		Topic: lr.topic, Partition: part, Offset: o.GetNextOffset(), Start: pb.Start_START_AT_OFFSET,
 	})
 	if err != nil {
 		return err
 	}
+	tc := &tailCheck{lr: lr, part: part, next: o.GetNextOffset(), e2e: e2e, fromSend: fromSend}
 	for {
 		batch, err := s.Recv()
 		if errors.Is(err, io.EOF) {
-			return fmt.Errorf("partition %d: the broker ended the live stream", o.GetPartition())
+			return fmt.Errorf("partition %d: the broker ended the live stream", part)
 		}
 		if err != nil {
 			return err
 		}
-		for _, e := range batch.GetEntries() {
-			h(e)
+		tc.batch()
+		for batch.Next() {
+			e := batch.Entry()
+			tc.entry(e.Offset(), e.Value())
 		}
+		if err := batch.Err(); err != nil {
+			return fmt.Errorf("partition %d: %w", part, err)
+		}
+	}
+}
+
+// tailCheck times and checks one partition's records as they arrive: each
+// from its due time to the receipt of its batch. Offsets must run on from
+// the start without a gap or a repeat, and every record must be one the
+// run sent, received once; a failed check counts as an error of the run.
+// Owned by one consumer goroutine.
+type tailCheck struct {
+	lr            *latencyRun
+	part          uint32
+	next          uint64 // the offset the next entry must have
+	now           time.Duration
+	e2e, fromSend *samples
+}
+
+// batch notes the receipt time of a batch.
+func (tc *tailCheck) batch() { tc.now = tc.lr.clk.now() }
+
+func (tc *tailCheck) entry(off uint64, value []byte) {
+	lr := tc.lr
+	if off != tc.next {
+		lr.fail(fmt.Errorf("partition %d: offset %d where %d was next (a gap or a repeat)", tc.part, off, tc.next))
+	}
+	tc.next = off + 1
+	st, ok := readStamp(value)
+	switch {
+	case !ok:
+		lr.fail(fmt.Errorf("partition %d offset %d: %d bytes, no latency stamp", tc.part, off, len(value)))
+		return
+	case !lr.received.holds(st.seq):
+		lr.fail(fmt.Errorf("partition %d offset %d: record %d is not one this run sent", tc.part, off, st.seq))
+		return
+	case !lr.received.add(st.seq):
+		lr.fail(fmt.Errorf("partition %d offset %d: record %d received twice", tc.part, off, st.seq))
+		return
+	}
+	lr.receivedN.Add(1)
+	if st.due >= lr.warmEnd {
+		tc.e2e.add(tc.now - st.due)
+		tc.fromSend.add(tc.now - st.sent)
+		lr.m.records.Add(1)
+		lr.m.bytes.Add(int64(len(value)))
 	}
 }
