@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"google.golang.org/grpc"
+
 	"github.com/logbroker/logbroker/client"
 	"github.com/logbroker/logbroker/pb"
 )
@@ -56,6 +58,9 @@ type latencyJob struct {
 	seq int64
 	due time.Duration
 }
+
+// wireCall makes a call use wireCodec.
+var wireCall = grpc.ForceCodecV2(wireCodec{})
 
 // latencyRun is what one latency workload's goroutines share: the pacer,
 // the workers that send, and one live-tail consumer per partition. Samples
@@ -124,7 +129,15 @@ func (b *bencher) latencyWorkload(ctx context.Context) ([]*benchResult, error) {
 		}()
 	}
 
-	// Senders: workers take scheduled jobs; the pacer schedules them.
+	// Senders: workers take scheduled jobs; the pacer schedules them. Each
+	// partition's request is encoded once; a send copies it into the
+	// worker's buffer and stamps it.
+	parts := int64(cfg.Partitions)
+	tmpls := make([]produceTemplate, parts)
+	value := payload(cfg.RecordSize)
+	for p := range tmpls {
+		tmpls[p] = newProduceTemplate(topic, uint32(p), value, cfg.acks)
+	}
 	jobs := make(chan latencyJob, 1<<16)
 	acks := make([]*samples, latencyWorkers)
 	lags := make([]*samples, latencyWorkers)
@@ -134,25 +147,24 @@ func (b *bencher) latencyWorkload(ctx context.Context) ([]*benchResult, error) {
 		swg.Add(1)
 		go func() {
 			defer swg.Done()
-			broker := b.conn(k)
-			value := payload(cfg.RecordSize)
-			rec := &pb.Record{Value: value}
-			req := &pb.ProduceRequest{Topic: topic, Records: []*pb.Record{rec}, Acks: cfg.acks}
+			conn := b.conns[k%len(b.conns)].Conn()
+			var sink ackSink
+			w := &wireRequest{}
 			for j := range jobs {
-				req.Partition = uint32(j.seq % int64(cfg.Partitions))
 				counted := j.due >= lr.warmEnd
-				sent := clk.now()
-				latencyStamp{due: j.due, seq: j.seq, sent: sent}.put(value)
+				st := latencyStamp{due: j.due, seq: j.seq, sent: clk.now()}
 				if counted {
-					lags[k].add(sent - j.due)
+					lags[k].add(st.sent - j.due)
 				}
+				tmpls[j.seq%parts].fill(w, st)
 				rctx, cancel := context.WithTimeout(ctx, b.e.timeout)
-				_, err := broker.Produce(rctx, req)
+				err := conn.Invoke(rctx, pb.BrokerService_Produce_FullMethodName, w, &sink, wireCall)
 				cancel()
 				if err != nil {
 					if ctx.Err() == nil {
 						lr.fail(fmt.Errorf("produce record %d: %w", j.seq, err))
 					}
+					w = &wireRequest{} // gRPC may not be done with the old one
 					continue
 				}
 				lr.acked.add(j.seq)
