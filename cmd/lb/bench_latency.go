@@ -50,21 +50,17 @@ func readStamp(value []byte) (latencyStamp, bool) {
 // every acknowledged record.
 const drainWait = 10 * time.Second
 
-// latencyWorkers send the scheduled records; more than are ever busy at
-// once at the rates this measures, so the schedule never waits for one.
-const latencyWorkers = 64
-
-type latencyJob struct {
-	seq int64
-	due time.Duration
-}
+// latencySenders is how many goroutines send, each with one request in
+// flight: more than are ever busy at once at the rates this measures, so a
+// due send finds a free sender.
+const latencySenders = 64
 
 // wireCall makes a call use wireCodec.
 var wireCall = grpc.ForceCodecV2(wireCodec{})
 
-// latencyRun is what one latency workload's goroutines share: the pacer,
-// the workers that send, and one live-tail consumer per partition. Samples
-// are per goroutine; the sets and counters are atomic; r is guarded by mu.
+// latencyRun is what one latency workload's goroutines share: the senders
+// (see runSenders) and one live-tail consumer per partition. Samples are
+// per goroutine; the sets and counters are atomic; r is guarded by mu.
 type latencyRun struct {
 	b       *bencher
 	topic   string
@@ -129,55 +125,20 @@ func (b *bencher) latencyWorkload(ctx context.Context) ([]*benchResult, error) {
 		}()
 	}
 
-	// Senders: workers take scheduled jobs; the pacer schedules them. Each
-	// partition's request is encoded once; a send copies it into the
-	// worker's buffer and stamps it.
-	parts := int64(cfg.Partitions)
-	tmpls := make([]produceTemplate, parts)
-	value := payload(cfg.RecordSize)
-	for p := range tmpls {
-		tmpls[p] = newProduceTemplate(topic, uint32(p), value, cfg.acks)
-	}
-	jobs := make(chan latencyJob, 1<<16)
-	acks := make([]*samples, latencyWorkers)
-	lags := make([]*samples, latencyWorkers)
-	var swg sync.WaitGroup
-	for k := range latencyWorkers {
+	// Senders. Once the schedule ends, every request has --timeout to be
+	// answered; then the rest are cancelled and count as errors.
+	sctx, stopSends := context.WithCancel(ctx)
+	defer stopSends()
+	acks := make([]*samples, latencySenders)
+	lags := make([]*samples, latencySenders)
+	for k := range acks {
 		acks[k], lags[k] = &samples{}, &samples{}
-		swg.Add(1)
-		go func() {
-			defer swg.Done()
-			conn := b.conns[k%len(b.conns)].Conn()
-			var sink ackSink
-			w := &wireRequest{}
-			for j := range jobs {
-				counted := j.due >= lr.warmEnd
-				st := latencyStamp{due: j.due, seq: j.seq, sent: clk.now()}
-				if counted {
-					lags[k].add(st.sent - j.due)
-				}
-				tmpls[j.seq%parts].fill(w, st)
-				rctx, cancel := context.WithTimeout(ctx, b.e.timeout)
-				err := conn.Invoke(rctx, pb.BrokerService_Produce_FullMethodName, w, &sink, wireCall)
-				cancel()
-				if err != nil {
-					if ctx.Err() == nil {
-						lr.fail(fmt.Errorf("produce record %d: %w", j.seq, err))
-					}
-					w = &wireRequest{} // gRPC may not be done with the old one
-					continue
-				}
-				lr.acked.add(j.seq)
-				lr.ackedN.Add(1)
-				if counted {
-					acks[k].add(clk.now() - j.due)
-				}
-			}
-		}()
 	}
-	sent := b.runPacer(ctx, clk, end, maxSends, jobs)
-	close(jobs)
-	swg.Wait()
+	sent, swg := lr.runSenders(sctx, end, maxSends, acks, lags)
+	if !waitTimeout(swg, b.e.timeout) {
+		stopSends()
+		swg.Wait()
+	}
 
 	// Wait for the consumers to catch up with everything acknowledged.
 	deadline := time.Now().Add(drainWait)
@@ -207,20 +168,95 @@ func (b *bencher) latencyWorkload(ctx context.Context) ([]*benchResult, error) {
 	return []*benchResult{r}, nil
 }
 
-// runPacer schedules sends until end (at most n) on a goroutine pinned to
-// its own thread (see pinPacer) and returns how many it scheduled.
-func (b *bencher) runPacer(ctx context.Context, clk clock, end time.Duration, n int64, jobs chan<- latencyJob) int64 {
-	done := make(chan int64, 1)
+// waitTimeout waits for wg for at most d and says whether it finished.
+func waitTimeout(wg *sync.WaitGroup, d time.Duration) bool {
+	done := make(chan struct{})
 	go func() {
-		pinPacer()
-		done <- pace(ctx, clk, clk.now(), b.cfg.Rate, n, end, func(i int64, due time.Duration) {
-			select {
-			case jobs <- latencyJob{seq: i, due: due}:
-			case <-ctx.Done():
-			}
-		})
+		wg.Wait()
+		close(done)
 	}()
-	return <-done
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-done:
+		return true
+	case <-t.C:
+		return false
+	}
+}
+
+// runSenders sends the schedule's records until end (at most maxSends)
+// from latencySenders goroutines, each making one call at a time. With
+// --pacer sleep, a free sender claims the next due send and waits for it on
+// its own timer (see claimSource), so the goroutine that wakes is the one
+// that sends: no hand-off between waking and sending. With --pacer spin,
+// one spinning pacer on its own thread hands due sends to the senders
+// (chanSource). Either way the schedule is open loop: a send that finds
+// every sender busy goes out late, stamped with its due time. runSenders
+// returns once the schedule has ended, with how many sends it scheduled
+// and a WaitGroup for the senders' last calls.
+func (lr *latencyRun) runSenders(ctx context.Context, end time.Duration, maxSends int64, acks, lags []*samples) (int64, *sync.WaitGroup) {
+	cfg := lr.b.cfg
+	tmpls := make([]produceTemplate, cfg.Partitions)
+	value := payload(cfg.RecordSize)
+	for p := range tmpls {
+		tmpls[p] = newProduceTemplate(lr.topic, uint32(p), value, cfg.acks)
+	}
+	var src dueSource
+	if cfg.Pacer == "spin" {
+		src = newChanSource(ctx, lr.clk, cfg.Rate, maxSends, end)
+	} else {
+		src = newClaimSource(lr.clk.now(), cfg.Rate, maxSends, end)
+	}
+	var wg sync.WaitGroup
+	for k := range latencySenders {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			lr.send(ctx, src, lr.b.conns[k%len(lr.b.conns)].Conn(), tmpls, acks[k], lags[k])
+		}()
+	}
+	select {
+	case <-src.ended():
+	case <-ctx.Done():
+	}
+	return src.scheduled(), &wg
+}
+
+// send makes the calls of the due sends it takes from src, one at a time,
+// until src has no more.
+func (lr *latencyRun) send(ctx context.Context, src dueSource, conn *grpc.ClientConn, tmpls []produceTemplate, acks, lags *samples) {
+	next, release := src.waiter(lr.clk)
+	defer release()
+	parts := int64(len(tmpls))
+	var sink ackSink
+	w := &wireRequest{}
+	for {
+		i, due, ok := next(ctx)
+		if !ok {
+			return
+		}
+		st := latencyStamp{due: due, seq: i, sent: lr.clk.now()}
+		counted := due >= lr.warmEnd
+		if counted {
+			lags.add(st.sent - due)
+		}
+		tmpls[i%parts].fill(w, st)
+		err := conn.Invoke(ctx, pb.BrokerService_Produce_FullMethodName, w, &sink, wireCall)
+		if err != nil {
+			if ctx.Err() == nil {
+				lr.fail(fmt.Errorf("produce record %d: %w", i, err))
+			}
+			w = &wireRequest{} // gRPC may not be done with the old one
+			continue
+		}
+		now := lr.clk.now()
+		lr.acked.add(i)
+		lr.ackedN.Add(1)
+		if counted {
+			acks.add(now - due)
+		}
+	}
 }
 
 // tail follows partition o from its next offset with ConsumeBatches until
