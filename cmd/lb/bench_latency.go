@@ -92,6 +92,7 @@ func (b *bencher) latencyWorkload(ctx context.Context) ([]*benchResult, error) {
 	if err != nil {
 		return nil, err
 	}
+	defer latencyProcs(cfg.Rate)()
 	name := fmt.Sprintf("latency@%s/s", group(int64(cfg.Rate)))
 	r := &benchResult{Name: name, TargetRate: cfg.Rate}
 	clk := realClock{base: time.Now(), spin: cfg.Pacer == "spin"}

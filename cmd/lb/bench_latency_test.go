@@ -2,6 +2,9 @@ package main
 
 import (
 	"context"
+	"os"
+	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -96,5 +99,31 @@ func TestBenchLatencyProduceErrors(t *testing.T) {
 	if r.Errors != wantErrors || wantErrors == 0 || r.Records != 160 || r.Latency.Count != 160 || r.Missing != 0 || !strings.Contains(r.FirstError, "refused") {
 		t.Errorf("got %d errors (%s), %d records (%d timed), %d missing; want %d errors, 160 records, 0 missing",
 			r.Errors, r.FirstError, r.Records, r.Latency.Count, r.Missing, wantErrors)
+	}
+}
+
+func TestLatencyProcs(t *testing.T) {
+	before := runtime.GOMAXPROCS(0)
+	if before == 1 || os.Getenv("GOMAXPROCS") != "" {
+		t.Skip("GOMAXPROCS is 1 or set by the environment: the default cannot be told apart")
+	}
+	tests := []struct {
+		name   string
+		env    string
+		rate   float64
+		wantIn int
+	}{
+		{"low rate: one P", "", 10_000, 1},
+		{"high rate: unchanged", "", 50_000, before},
+		{"GOMAXPROCS set: unchanged", strconv.Itoa(before), 10_000, before},
+	}
+	for _, tt := range tests {
+		t.Setenv("GOMAXPROCS", tt.env)
+		restore := latencyProcs(tt.rate)
+		got := runtime.GOMAXPROCS(0)
+		restore()
+		if got != tt.wantIn || runtime.GOMAXPROCS(0) != before {
+			t.Errorf("%s: GOMAXPROCS %d during the run, %d after; want %d, %d", tt.name, got, runtime.GOMAXPROCS(0), tt.wantIn, before)
+		}
 	}
 }
