@@ -115,7 +115,7 @@ func Dial(ctx context.Context, addr string, opts ...Option) (*Client, error) {
 			},
 			MinConnectTimeout: 10 * time.Second,
 		}),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxRecvMsgBytes), grpc.ForceCodecV2(newRawCodec())),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxRecvMsgBytes), rawCall),
 		// Receive buffers that are not cleared before every message.
 		experimental.WithBufferPool(bufpool.Default),
 	}

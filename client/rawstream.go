@@ -25,6 +25,10 @@ type rawCodec struct{ proto encoding.CodecV2 }
 
 func newRawCodec() rawCodec { return rawCodec{proto: encoding.GetCodecV2(grpcproto.Name)} }
 
+// rawCall selects rawCodec: a default call option of every connection Dial
+// makes, and given again by the raw streams, which depend on it.
+var rawCall = grpc.ForceCodecV2(newRawCodec())
+
 func (c rawCodec) Name() string { return grpcproto.Name }
 
 func (c rawCodec) Marshal(v any) (mem.BufferSlice, error) {
@@ -84,7 +88,7 @@ type BatchStream struct {
 // pb.LogEntry per record. It is the fast way to read: no allocation per
 // record or per batch. Cancel ctx to end the stream early.
 func (c *Client) ConsumeBatchesRaw(ctx context.Context, req *pb.ConsumeRequest) (*BatchStream, error) {
-	s, err := c.broker.ConsumeBatches(ctx, req, grpc.ForceCodecV2(newRawCodec()))
+	s, err := c.broker.ConsumeBatches(ctx, req, rawCall)
 	if err != nil {
 		return nil, err
 	}
@@ -113,7 +117,7 @@ type EntryStream struct {
 // place instead of receiving a pb.LogEntry. Cancel ctx to end the stream
 // early.
 func (c *Client) ConsumeRaw(ctx context.Context, req *pb.ConsumeRequest) (*EntryStream, error) {
-	s, err := c.broker.Consume(ctx, req, grpc.ForceCodecV2(newRawCodec()))
+	s, err := c.broker.Consume(ctx, req, rawCall)
 	if err != nil {
 		return nil, err
 	}
