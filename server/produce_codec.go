@@ -75,14 +75,15 @@ func (r *produceRequest) decode(buf []byte, nowMs int64) error {
 func (r *produceRequest) fromProto(m *pb.ProduceRequest, nowMs int64) {
 	*r = produceRequest{topic: m.GetTopic(), partition: m.GetPartition(), acks: m.GetAcks()}
 	size := 0
-	for _, rec := range m.GetRecords() {
-		size += recordBytes(rec) + 32
-	}
-	r.frame = partition.NewFrameAt(size, nowMs)
 	for i, rec := range m.GetRecords() {
-		if n := recordBytes(rec); n > r.largest {
+		n := recordBytes(rec)
+		if n > r.largest {
 			r.largest, r.largeAt = n, i
 		}
+		size += n + 32
+	}
+	r.frame = partition.NewFrameAt(size, nowMs)
+	for _, rec := range m.GetRecords() {
 		r.hdrs = r.hdrs[:0]
 		for _, h := range rec.GetHeaders() {
 			r.hdrs = append(r.hdrs, partition.Header{Key: h.GetKey(), Value: h.GetValue()})
