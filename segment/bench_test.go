@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 var benchRecordSizes = []int{100, 1024}
@@ -282,4 +283,43 @@ func (bs *benchSegment) room(n int) *Segment {
 		bs.b.Fatal(err)
 	}
 	return bs.s
+}
+
+// BenchmarkFillAndSeal fills a 64 MiB segment with 1,000 x 100 B frames and
+// seals it, as a roll does, with and without WritebackBytes. seal-ms is the
+// Seal alone: what a partition's producers wait for at a roll.
+func BenchmarkFillAndSeal(b *testing.B) {
+	for _, wb := range []int64{0, 1 << 20} {
+		b.Run(fmt.Sprintf("writeback=%d", wb), func(b *testing.B) {
+			frame := benchFrame(b, 1000, 100)
+			c := NewFileCache(OS, 8)
+			var seal time.Duration
+			for i := 0; i < b.N; i++ {
+				s, err := Create(c, b.TempDir(), 0, Options{MaxBytes: benchSegmentBytes, WritebackBytes: wb})
+				if err != nil {
+					b.Fatal(err)
+				}
+				for !ShouldRoll(s.Size(), int64(len(frame)), benchSegmentBytes) {
+					next := s.Next()
+					if _, err := SetOffsets(frame[HeaderSize:], next); err != nil {
+						b.Fatal(err)
+					}
+					SealFrame(frame, next, 1000, 1700000000000)
+					if err := s.Append(frame); err != nil {
+						b.Fatal(err)
+					}
+				}
+				start := time.Now()
+				if err := s.Seal(); err != nil {
+					b.Fatal(err)
+				}
+				seal += time.Since(start)
+				b.SetBytes(s.Size())
+				if err := s.Remove(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(seal.Microseconds())/1000/float64(b.N), "seal-ms")
+		})
+	}
 }

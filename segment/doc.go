@@ -46,4 +46,9 @@
 // frame with zeros written (and synced) ahead of the data, so that the sync
 // of an append has no file size to commit. A zero length field ends the
 // frames like a torn tail does; Seal, Close and recovery cut the zeros off.
+//
+// With Options.WritebackBytes, Append starts the write-back of each
+// WritebackBytes of new data without waiting (sync_file_range), so that the
+// sync at Seal has only the last stretch left to write. It changes nothing
+// on disk and promises nothing: only Sync makes data durable.
 package segment

@@ -32,6 +32,13 @@ type File interface {
 	Close() error
 }
 
+// Writebacker is a File that can start writing a byte range back to disk
+// without waiting for it. It is a hint: it makes nothing durable, and a File
+// without it (FaultFS's) simply leaves the work to the next Sync.
+type Writebacker interface {
+	StartWriteback(off, n int64) error
+}
+
 // OS is the FS of real files.
 var OS FS = osFS{}
 
@@ -75,3 +82,6 @@ func (f osFile) Size() (int64, error) {
 }
 
 func (f osFile) Sync() error { return datasync(f.File) }
+
+// StartWriteback implements Writebacker.
+func (f osFile) StartWriteback(off, n int64) error { return startWriteback(f.File, off, n) }
