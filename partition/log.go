@@ -156,6 +156,15 @@ func (l *Log) Append(frames []byte, count int) error {
 	return nil
 }
 
+// PreallocateAhead readies zeros ahead of the active segment's data for the
+// next appends (segment.Segment.PreallocateAhead); only --fsync always
+// preallocates.
+func (l *Log) PreallocateAhead() {
+	if a := l.active(); !a.Sealed() {
+		a.PreallocateAhead()
+	}
+}
+
 // Sync makes everything appended durable.
 func (l *Log) Sync() error {
 	if !l.dirty {

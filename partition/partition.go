@@ -475,6 +475,12 @@ drain:
 	if l.Segments() > segs && (p.cfg.RetentionBytes > 0 || p.cfg.RetentionAge > 0) {
 		p.handleRetain()
 	}
+	if p.cfg.Fsync == FsyncAlways && len(p.appendc) == 0 {
+		// The waiters are answered and nobody else waits: zero-fill ahead
+		// now, while they prepare their next requests, rather than inside
+		// one of those requests' appends.
+		l.PreallocateAhead()
+	}
 	if syncTook > slowSync {
 		p.log.Warn().Dur("took_ms", syncTook).Msg("slow sync")
 	}

@@ -117,3 +117,47 @@ func TestZeroTail(t *testing.T) {
 		}
 	}
 }
+
+// TestPreallocateAhead: the zeros are topped up once less than half of
+// them is left, not before; the data is untouched and the next appends
+// need no preallocation of their own.
+func TestPreallocateAhead(t *testing.T) {
+	o := Options{IndexIntervalBytes: 200, PreallocateBytes: 4096, MaxBytes: 1 << 20}
+	ffs, dir := faultDir(t)
+	writes := 0
+	ffs.SetHook(func(op Op, name string) error {
+		if op == OpWrite {
+			writes++
+		}
+		return nil
+	})
+	s, l := buildSegment(t, NewFileCache(ffs, 4), dir, 0, o, 1, 1, 40)
+	defer s.Close()
+	writes = 0
+	s.PreallocateAhead()
+	if writes != 0 {
+		t.Fatalf("topped up with %d bytes of zeros left: %d writes", fileSize(t, ffs, s)-s.Size(), writes)
+	}
+	for fileSize(t, ffs, s)-s.Size() >= 2048 {
+		if err := s.Append(l.add(t, valueRecs(len(l.records), 1, 40)...)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.PreallocateAhead()
+	if got := fileSize(t, ffs, s); got != s.Size()+4096 {
+		t.Fatalf("file is %d bytes with %d of data; want 4096 zeros ahead", got, s.Size())
+	}
+	writes = 0
+	for i := 0; i < 10; i++ { // 10 x ~60 B fit in the zeros: no preallocation
+		if err := s.Append(l.add(t, valueRecs(len(l.records), 1, 40)...)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if writes != 10 {
+		t.Fatalf("10 appends into zeros ahead made %d writes, want 10", writes)
+	}
+	got, err := readAll(t, s, 0, 1<<20)
+	if err != nil || !bytes.Equal(got, l.want(0)) {
+		t.Fatalf("read %d bytes, want %d: %v", len(got), len(l.want(0)), err)
+	}
+}

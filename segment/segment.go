@@ -507,6 +507,24 @@ func (s *Segment) preallocate(f File, need int64) {
 	_ = f.Sync()
 }
 
+// PreallocateAhead tops up the zeros ahead of the data to PreallocateBytes
+// once less than half of them is left. An owner calls it when it has nothing
+// better to do, such as after answering its waiters, so that the zero-fill
+// and its sync are not in an append's path; Append still preallocates what
+// it finds missing.
+func (s *Segment) PreallocateAhead() {
+	if s.o.PreallocateBytes <= 0 || s.sealed || s.closed || s.dirtyTail != nil ||
+		s.alloc-s.size >= s.o.PreallocateBytes/2 || s.alloc >= s.o.MaxBytes {
+		return
+	}
+	f, err := s.log.acquire()
+	if err != nil {
+		return
+	}
+	defer s.log.release()
+	s.preallocate(f, s.size)
+}
+
 // cutPreallocated truncates the zeros past the data.
 func (s *Segment) cutPreallocated() error {
 	if s.alloc <= s.size {
