@@ -6,7 +6,9 @@
 # 1,000 records to one partition, acks leader, with --fsync never and always;
 # catch-up consume of the 100 B topic through ConsumeBatches and Consume;
 # open-loop live-tail latency at LAT_RATES records/s, one record per request;
-# with SCALE=1, produce over 1, 8, 64 and 1,024 partitions.
+# with SCALE=1, produce over 1, 8, 64 and 1,024 partitions; with INFLIGHT=1,
+# produce 100 B with 1, 2, 4 and 8 requests in flight (producers), under
+# --fsync never and always, for the cost of a sync per request against depth.
 set -uo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(cd "$HERE/.." && pwd)"
@@ -21,6 +23,7 @@ else
   N_100="${N_100:-3000000}"; N_1K="${N_1K:-500000}"; N_SCALE="${N_SCALE:-2000000}"; LAT_SECS="${LAT_SECS:-15s}"; WARM=3s
 fi
 LAT_RATES="${LAT_RATES:-10000 1000}"
+DEPTHS="${DEPTHS:-1 2 4 8}"
 OUT="$BENCH_DIR/results/logbroker"; mkdir -p "$OUT"
 
 setup() {
@@ -70,6 +73,17 @@ emit_result() {
   fi
 }
 
+# inflight TAG : with INFLIGHT=1, produce 100 B with each of DEPTHS requests
+# in flight, as workloads produce-100B-TAG<depth>.
+inflight() {
+  [ "${INFLIGHT:-1}" = 1 ] || return 0
+  local n
+  for n in $DEPTHS; do
+    bench "inflight-$1$n" produce --topic "inflight$n" --record-size 100 --batch 1000 --producers "$n" --records "$N_100" --duration 60s &&
+      emit_result "produce-100B-$1$n" "$OUT/inflight-$1$n-run$RUN.json" produce
+  done
+}
+
 run() {
   # --fsync never
   start_broker never || return 1
@@ -90,6 +104,7 @@ run() {
         emit_result "produce-100B-p$p" "$OUT/scale-p$p-run$RUN.json" produce
     done
   fi
+  inflight f
   emit logbroker broker rss_peak_mib "$(awk '/VmHWM/{printf "%.0f", $2/1024}' "/proc/$BPID/status")"
   stop_pid "$BPID"
 
@@ -101,6 +116,7 @@ run() {
     bench "latency-$rate-always" latency --topic lat --rate "$rate" --duration "$LAT_SECS" --warmup "$WARM" &&
       emit_result "latency-$rate-always" "$OUT/latency-$rate-always-run$RUN.json" "$(jq -r '.results[0].name' "$OUT/latency-$rate-always-run$RUN.json")"
   done
+  inflight always-f
   stop_pid "$BPID"
   rm -rf "$BENCH_DIR/data/logbroker-never" "$BENCH_DIR/data/logbroker-always"
 }

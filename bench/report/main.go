@@ -156,6 +156,7 @@ var rows = []row{
 				return atLeast(d, "logbroker", "produce-100B", "records_per_sec", 1.5, "kafka", "produce-100B")
 			})},
 	{"Produce 1 KiB, same (MB/s)", "mb_per_sec", "produce-1KiB", "produce-1KiB", "produce-1KiB", "", nil},
+	{"Produce 100 B, request latency p99.9, no fsync (each request's send to its ack)", "p99_9_us", "produce-100B", "", "", "", nil},
 	{"Produce 100 B with fsync before every ack (records/s)", "records_per_sec",
 		"produce-100B-always", "produce-100B-always", "", "≥ 70% of LogBroker without fsync",
 		func(d data) (bool, bool) {
@@ -240,6 +241,30 @@ func writeTable(w io.Writer, d data) {
 			rel = fmt.Sprintf("%.0f%%", 100*v/base)
 		}
 		fmt.Fprintf(w, "| %d | %s | %s |\n", p, group(int64(v)), rel)
+	}
+	writeDepths(w, d)
+}
+
+// writeDepths is produce 100 B against the requests in flight (producers),
+// without and with a sync before every ack (bench/logbroker.sh INFLIGHT=1).
+func writeDepths(w io.Writer, d data) {
+	var lines []string
+	for _, n := range []int{1, 2, 4, 8, 16} {
+		never, ok1 := d.median("logbroker", fmt.Sprintf("produce-100B-f%d", n), "records_per_sec")
+		always, ok2 := d.median("logbroker", fmt.Sprintf("produce-100B-always-f%d", n), "records_per_sec")
+		if !ok1 || !ok2 || never == 0 {
+			continue
+		}
+		lines = append(lines, fmt.Sprintf("| %d | %s | %s | %.0f%% |", n, group(int64(never)), group(int64(always)), 100*always/never))
+	}
+	if len(lines) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "\nProduce 100 B against requests in flight (LogBroker, records/s):")
+	fmt.Fprintln(w, "\n| requests in flight | no fsync | fsync before every ack | always / never |")
+	fmt.Fprintln(w, "|---:|---:|---:|---:|")
+	for _, l := range lines {
+		fmt.Fprintln(w, l)
 	}
 }
 
