@@ -49,6 +49,8 @@ million records and its resident memory come from /proc/PID.
 
 A progress line goes to standard error once a second (--quiet: none); the
 summary table, or with --json one JSON document, goes to standard output.
+If any request failed, or a record the broker acknowledged never reached a
+live-tail consumer, the figures are still printed and lb exits with status 1.
 
 Examples:
   lb bench produce --records 10000000 --batch 1000 --record-size 100
@@ -194,7 +196,32 @@ func runBench(ctx context.Context, e *env, args []string) error {
 	if errors.Is(runErr, context.Canceled) && ctx.Err() != nil {
 		return nil // Ctrl-C: the table shows what was measured so far
 	}
-	return runErr
+	if runErr != nil {
+		return runErr
+	}
+	return failedRequests(rep.Results)
+}
+
+// errBenchFailed is a run that finished but saw failed requests or lost
+// records: its figures are printed, and the exit status says not to trust
+// them, so that a script need not read the errors column.
+var errBenchFailed = errors.New("bench")
+
+func failedRequests(rs []*benchResult) error {
+	var errs, missing int64
+	for _, r := range rs {
+		errs += r.Errors
+		missing += r.Missing
+	}
+	switch {
+	case errs > 0 && missing > 0:
+		return fmt.Errorf("%w: %d requests failed and %d acknowledged records never arrived (see above)", errBenchFailed, errs, missing)
+	case errs > 0:
+		return fmt.Errorf("%w: %d requests failed (see above)", errBenchFailed, errs)
+	case missing > 0:
+		return fmt.Errorf("%w: %d acknowledged records never arrived (see above)", errBenchFailed, missing)
+	}
+	return nil
 }
 
 func (c *benchConfig) check(pos []string) error {

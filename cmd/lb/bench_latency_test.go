@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"runtime"
 	"strconv"
@@ -87,8 +88,12 @@ func TestBenchLatencyProduceErrors(t *testing.T) {
 		}
 		return nil
 	})
-	rep := benchJSON(t, fb, "latency", "--rate", "1000", "--duration", "250ms", "--warmup", "50ms", "--quiet")
+	// The figures are printed, and the exit status says they saw errors.
+	rep, stderr := benchJSONExit(t, fb, exitError, "latency", "--rate", "1000", "--duration", "250ms", "--warmup", "50ms", "--quiet")
 	r := rep.Results[0]
+	if want := fmt.Sprintf("bench: %d requests failed", r.Errors); !strings.Contains(stderr, want) {
+		t.Errorf("stderr %q, want it to say %q", stderr, want)
+	}
 	wantErrors := int64(0)
 	for _, req := range fb.ProduceRequests() {
 		if refused(req) {

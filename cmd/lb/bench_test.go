@@ -297,15 +297,23 @@ func TestWriteTable(t *testing.T) {
 // benchJSON runs lb bench --json against fb and decodes the report.
 func benchJSON(t *testing.T, fb *fakebroker.Broker, args ...string) benchReport {
 	t.Helper()
+	rep, _ := benchJSONExit(t, fb, exitOK, args...)
+	return rep
+}
+
+// benchJSONExit is benchJSON for a run that exits with wantCode; it also
+// returns what went to standard error.
+func benchJSONExit(t *testing.T, fb *fakebroker.Broker, wantCode int, args ...string) (benchReport, string) {
+	t.Helper()
 	r := lb(t, fb, append([]string{"bench", "--json"}, args...)...)
-	if r.code != exitOK {
-		t.Fatalf("lb bench %v: exit %d\nstdout:\n%s\nstderr:\n%s", args, r.code, r.stdout, r.stderr)
+	if r.code != wantCode {
+		t.Fatalf("lb bench %v: exit %d, want %d\nstdout:\n%s\nstderr:\n%s", args, r.code, wantCode, r.stdout, r.stderr)
 	}
 	var rep benchReport
 	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
 		t.Fatalf("--json output does not decode: %v\n%s", err, r.stdout)
 	}
-	return rep
+	return rep, r.stderr
 }
 
 func TestBenchProduceConsume(t *testing.T) {
@@ -474,4 +482,26 @@ func TestBenchUsageErrors(t *testing.T) {
 	}
 	r := lb(t, fb, "bench", "--broker-pid", "999999999")
 	r.wantErr(t, exitError, "--broker-pid 999999999", "is it a process on this machine?")
+}
+
+func TestFailedRequests(t *testing.T) {
+	tests := []struct {
+		name string
+		rs   []*benchResult
+		want string // "" for no error
+	}{
+		{"clean", []*benchResult{{Name: "produce"}, {Name: "latency@1/s"}}, ""},
+		{"errors", []*benchResult{{Errors: 2}, {Errors: 1}}, "bench: 3 requests failed"},
+		{"missing", []*benchResult{{Missing: 4}}, "bench: 4 acknowledged records never arrived"},
+		{"both", []*benchResult{{Errors: 1, Missing: 2}}, "bench: 1 requests failed and 2 acknowledged records never arrived"},
+	}
+	for _, tt := range tests {
+		err := failedRequests(tt.rs)
+		switch {
+		case tt.want == "" && err != nil:
+			t.Errorf("%s: %v, want no error", tt.name, err)
+		case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want) || !errors.Is(err, errBenchFailed)):
+			t.Errorf("%s: %v, want %q", tt.name, err, tt.want)
+		}
+	}
 }
