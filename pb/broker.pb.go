@@ -1828,7 +1828,7 @@ const file_broker_proto_rawDesc = "" +
 	"\x0fSTART_AT_OFFSET\x10\x00\x12\x12\n" +
 	"\x0eSTART_EARLIEST\x10\x01\x12\x10\n" +
 	"\fSTART_LATEST\x10\x02\x12\x13\n" +
-	"\x0fSTART_COMMITTED\x10\x032\x80\a\n" +
+	"\x0fSTART_COMMITTED\x10\x032\xd2\a\n" +
 	"\rBrokerService\x12F\n" +
 	"\aProduce\x12\x1c.logbroker.v1.ProduceRequest\x1a\x1d.logbroker.v1.ProduceResponse\x12A\n" +
 	"\aConsume\x12\x1c.logbroker.v1.ConsumeRequest\x1a\x16.logbroker.v1.LogEntry0\x01\x12R\n" +
@@ -1843,7 +1843,8 @@ const file_broker_proto_rawDesc = "" +
 	"\rCommitOffsets\x12\".logbroker.v1.CommitOffsetsRequest\x1a#.logbroker.v1.CommitOffsetsResponse\x12U\n" +
 	"\fFetchOffsets\x12!.logbroker.v1.FetchOffsetsRequest\x1a\".logbroker.v1.FetchOffsetsResponse\x12O\n" +
 	"\n" +
-	"ListGroups\x12\x1f.logbroker.v1.ListGroupsRequest\x1a .logbroker.v1.ListGroupsResponseB#Z!github.com/logbroker/logbroker/pbb\x06proto3"
+	"ListGroups\x12\x1f.logbroker.v1.ListGroupsRequest\x1a .logbroker.v1.ListGroupsResponse\x12P\n" +
+	"\rProduceStream\x12\x1c.logbroker.v1.ProduceRequest\x1a\x1d.logbroker.v1.ProduceResponse(\x010\x01B#Z!github.com/logbroker/logbroker/pbb\x06proto3"
 
 var (
 	file_broker_proto_rawDescOnce sync.Once
@@ -1916,19 +1917,21 @@ var file_broker_proto_depIdxs = []int32{
 	22, // 21: logbroker.v1.BrokerService.CommitOffsets:input_type -> logbroker.v1.CommitOffsetsRequest
 	24, // 22: logbroker.v1.BrokerService.FetchOffsets:input_type -> logbroker.v1.FetchOffsetsRequest
 	26, // 23: logbroker.v1.BrokerService.ListGroups:input_type -> logbroker.v1.ListGroupsRequest
-	5,  // 24: logbroker.v1.BrokerService.Produce:output_type -> logbroker.v1.ProduceResponse
-	7,  // 25: logbroker.v1.BrokerService.Consume:output_type -> logbroker.v1.LogEntry
-	10, // 26: logbroker.v1.BrokerService.CreateTopic:output_type -> logbroker.v1.CreateTopicResponse
-	12, // 27: logbroker.v1.BrokerService.ListTopics:output_type -> logbroker.v1.ListTopicsResponse
-	15, // 28: logbroker.v1.BrokerService.DeleteTopic:output_type -> logbroker.v1.DeleteTopicResponse
-	17, // 29: logbroker.v1.BrokerService.GetOffsets:output_type -> logbroker.v1.GetOffsetsResponse
-	8,  // 30: logbroker.v1.BrokerService.ConsumeBatches:output_type -> logbroker.v1.EntryBatch
-	20, // 31: logbroker.v1.BrokerService.JoinGroup:output_type -> logbroker.v1.GroupAssignment
-	23, // 32: logbroker.v1.BrokerService.CommitOffsets:output_type -> logbroker.v1.CommitOffsetsResponse
-	25, // 33: logbroker.v1.BrokerService.FetchOffsets:output_type -> logbroker.v1.FetchOffsetsResponse
-	27, // 34: logbroker.v1.BrokerService.ListGroups:output_type -> logbroker.v1.ListGroupsResponse
-	24, // [24:35] is the sub-list for method output_type
-	13, // [13:24] is the sub-list for method input_type
+	4,  // 24: logbroker.v1.BrokerService.ProduceStream:input_type -> logbroker.v1.ProduceRequest
+	5,  // 25: logbroker.v1.BrokerService.Produce:output_type -> logbroker.v1.ProduceResponse
+	7,  // 26: logbroker.v1.BrokerService.Consume:output_type -> logbroker.v1.LogEntry
+	10, // 27: logbroker.v1.BrokerService.CreateTopic:output_type -> logbroker.v1.CreateTopicResponse
+	12, // 28: logbroker.v1.BrokerService.ListTopics:output_type -> logbroker.v1.ListTopicsResponse
+	15, // 29: logbroker.v1.BrokerService.DeleteTopic:output_type -> logbroker.v1.DeleteTopicResponse
+	17, // 30: logbroker.v1.BrokerService.GetOffsets:output_type -> logbroker.v1.GetOffsetsResponse
+	8,  // 31: logbroker.v1.BrokerService.ConsumeBatches:output_type -> logbroker.v1.EntryBatch
+	20, // 32: logbroker.v1.BrokerService.JoinGroup:output_type -> logbroker.v1.GroupAssignment
+	23, // 33: logbroker.v1.BrokerService.CommitOffsets:output_type -> logbroker.v1.CommitOffsetsResponse
+	25, // 34: logbroker.v1.BrokerService.FetchOffsets:output_type -> logbroker.v1.FetchOffsetsResponse
+	27, // 35: logbroker.v1.BrokerService.ListGroups:output_type -> logbroker.v1.ListGroupsResponse
+	5,  // 36: logbroker.v1.BrokerService.ProduceStream:output_type -> logbroker.v1.ProduceResponse
+	25, // [25:37] is the sub-list for method output_type
+	13, // [13:25] is the sub-list for method input_type
 	13, // [13:13] is the sub-list for extension type_name
 	13, // [13:13] is the sub-list for extension extendee
 	0,  // [0:13] is the sub-list for field type_name

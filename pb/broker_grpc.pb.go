@@ -33,6 +33,7 @@ const (
 	BrokerService_CommitOffsets_FullMethodName  = "/logbroker.v1.BrokerService/CommitOffsets"
 	BrokerService_FetchOffsets_FullMethodName   = "/logbroker.v1.BrokerService/FetchOffsets"
 	BrokerService_ListGroups_FullMethodName     = "/logbroker.v1.BrokerService/ListGroups"
+	BrokerService_ProduceStream_FullMethodName  = "/logbroker.v1.BrokerService/ProduceStream"
 )
 
 // BrokerServiceClient is the client API for BrokerService service.
@@ -71,6 +72,13 @@ type BrokerServiceClient interface {
 	FetchOffsets(ctx context.Context, in *FetchOffsetsRequest, opts ...grpc.CallOption) (*FetchOffsetsResponse, error)
 	// ListGroups describes every known group: generation, members, assignments.
 	ListGroups(ctx context.Context, in *ListGroupsRequest, opts ...grpc.CallOption) (*ListGroupsResponse, error)
+	// ProduceStream is Produce over one long-lived stream: each request
+	// message is one Produce, answered by one response message, in order. The
+	// broker takes a stream's requests one at a time, so every response
+	// received is a request stored; the first failed request ends the stream
+	// with its status, and nothing sent after it is stored. It exists for
+	// latency: a stream message costs a fraction of a unary call.
+	ProduceStream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[ProduceRequest, ProduceResponse], error)
 }
 
 type brokerServiceClient struct {
@@ -218,6 +226,19 @@ func (c *brokerServiceClient) ListGroups(ctx context.Context, in *ListGroupsRequ
 	return out, nil
 }
 
+func (c *brokerServiceClient) ProduceStream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[ProduceRequest, ProduceResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &BrokerService_ServiceDesc.Streams[3], BrokerService_ProduceStream_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[ProduceRequest, ProduceResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type BrokerService_ProduceStreamClient = grpc.BidiStreamingClient[ProduceRequest, ProduceResponse]
+
 // BrokerServiceServer is the server API for BrokerService service.
 // All implementations must embed UnimplementedBrokerServiceServer
 // for forward compatibility.
@@ -254,6 +275,13 @@ type BrokerServiceServer interface {
 	FetchOffsets(context.Context, *FetchOffsetsRequest) (*FetchOffsetsResponse, error)
 	// ListGroups describes every known group: generation, members, assignments.
 	ListGroups(context.Context, *ListGroupsRequest) (*ListGroupsResponse, error)
+	// ProduceStream is Produce over one long-lived stream: each request
+	// message is one Produce, answered by one response message, in order. The
+	// broker takes a stream's requests one at a time, so every response
+	// received is a request stored; the first failed request ends the stream
+	// with its status, and nothing sent after it is stored. It exists for
+	// latency: a stream message costs a fraction of a unary call.
+	ProduceStream(grpc.BidiStreamingServer[ProduceRequest, ProduceResponse]) error
 	mustEmbedUnimplementedBrokerServiceServer()
 }
 
@@ -296,6 +324,9 @@ func (UnimplementedBrokerServiceServer) FetchOffsets(context.Context, *FetchOffs
 }
 func (UnimplementedBrokerServiceServer) ListGroups(context.Context, *ListGroupsRequest) (*ListGroupsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListGroups not implemented")
+}
+func (UnimplementedBrokerServiceServer) ProduceStream(grpc.BidiStreamingServer[ProduceRequest, ProduceResponse]) error {
+	return status.Error(codes.Unimplemented, "method ProduceStream not implemented")
 }
 func (UnimplementedBrokerServiceServer) mustEmbedUnimplementedBrokerServiceServer() {}
 func (UnimplementedBrokerServiceServer) testEmbeddedByValue()                       {}
@@ -495,6 +526,13 @@ func _BrokerService_ListGroups_Handler(srv interface{}, ctx context.Context, dec
 	return interceptor(ctx, in, info, handler)
 }
 
+func _BrokerService_ProduceStream_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(BrokerServiceServer).ProduceStream(&grpc.GenericServerStream[ProduceRequest, ProduceResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type BrokerService_ProduceStreamServer = grpc.BidiStreamingServer[ProduceRequest, ProduceResponse]
+
 // BrokerService_ServiceDesc is the grpc.ServiceDesc for BrokerService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -550,6 +588,12 @@ var BrokerService_ServiceDesc = grpc.ServiceDesc{
 			StreamName:    "JoinGroup",
 			Handler:       _BrokerService_JoinGroup_Handler,
 			ServerStreams: true,
+		},
+		{
+			StreamName:    "ProduceStream",
+			Handler:       _BrokerService_ProduceStream_Handler,
+			ServerStreams: true,
+			ClientStreams: true,
 		},
 	},
 	Metadata: "broker.proto",

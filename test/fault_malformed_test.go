@@ -154,34 +154,39 @@ func malformedCases(maxRecord, maxParts int) []malformedCase {
 	add("CreateTopic existing", codes.AlreadyExists, createTopic("keep", 1))
 	add("CreateTopic 249-char name", ok, createTopic(strings.Repeat("b", 249), 1))
 
-	// Produce
+	// Produce, and the same requests as messages of a ProduceStream
 	rec := []*pb.Record{{Value: []byte("x")}}
-	produce := func(r *pb.ProduceRequest) func(context.Context, pb.BrokerServiceClient) error {
-		return func(ctx context.Context, c pb.BrokerServiceClient) error { _, err := c.Produce(ctx, r); return err }
+	for _, kind := range []string{"Produce", "ProduceStream"} {
+		produce := func(r *pb.ProduceRequest) func(context.Context, pb.BrokerServiceClient) error {
+			if kind == "ProduceStream" {
+				return func(ctx context.Context, c pb.BrokerServiceClient) error { return produceStreamOnce(ctx, c, r) }
+			}
+			return func(ctx context.Context, c pb.BrokerServiceClient) error { _, err := c.Produce(ctx, r); return err }
+		}
+		for _, n := range badNames {
+			add(fmt.Sprintf("%s topic %.20q", kind, n), inv, produce(&pb.ProduceRequest{Topic: n, Records: rec}))
+		}
+		add(kind+" unknown topic", nf, produce(&pb.ProduceRequest{Topic: "nope", Records: rec}))
+		add(kind+" partition 2 of 2", nf, produce(&pb.ProduceRequest{Topic: "keep", Partition: 2, Records: rec}))
+		add(kind+" partition max", nf, produce(&pb.ProduceRequest{Topic: "keep", Partition: math.MaxUint32, Records: rec}))
+		add(kind+" no records", inv, produce(&pb.ProduceRequest{Topic: "keep"}))
+		add(kind+" empty records list", inv, produce(&pb.ProduceRequest{Topic: "keep", Records: []*pb.Record{}}))
+		big := bytes.Repeat([]byte("v"), maxRecord+1)
+		add(kind+" value over the max", inv, produce(&pb.ProduceRequest{Topic: "keep", Records: []*pb.Record{{Value: big}}}))
+		add(kind+" key over the max", inv, produce(&pb.ProduceRequest{Topic: "keep", Records: []*pb.Record{{Key: big}}}))
+		add(kind+" key+value over the max", inv, produce(&pb.ProduceRequest{Topic: "keep", Records: []*pb.Record{{Key: big[:600], Value: big[:600]}}}))
+		add(kind+" headers over the max", inv, produce(&pb.ProduceRequest{Topic: "keep", Records: []*pb.Record{{Headers: []*pb.Header{{Key: "a", Value: big[:600]}, {Key: "b", Value: big[:600]}}}}}))
+		add(kind+" one bad record among good", inv, produce(&pb.ProduceRequest{Topic: "keep", Records: []*pb.Record{{Value: []byte("ok")}, {Value: big}}}))
+		many := make([]*pb.Record, 6000)
+		for i := range many {
+			many[i] = &pb.Record{Value: big[:maxRecord-8]}
+		}
+		add(kind+" request over the broker's max message size", codes.ResourceExhausted, produce(&pb.ProduceRequest{Topic: "keep", Records: many}))
+		for _, a := range []pb.Acks{pb.Acks_ACKS_ALL, 4, 99, -1, math.MaxInt32} {
+			add(fmt.Sprintf("%s acks %d", kind, a), inv, produce(&pb.ProduceRequest{Topic: "keep", Records: rec, Acks: a}))
+		}
+		add(kind+" unknown topic, bad acks", inv, produce(&pb.ProduceRequest{Topic: "nope", Records: rec, Acks: 99}))
 	}
-	for _, n := range badNames {
-		add(fmt.Sprintf("Produce topic %.20q", n), inv, produce(&pb.ProduceRequest{Topic: n, Records: rec}))
-	}
-	add("Produce unknown topic", nf, produce(&pb.ProduceRequest{Topic: "nope", Records: rec}))
-	add("Produce partition 2 of 2", nf, produce(&pb.ProduceRequest{Topic: "keep", Partition: 2, Records: rec}))
-	add("Produce partition max", nf, produce(&pb.ProduceRequest{Topic: "keep", Partition: math.MaxUint32, Records: rec}))
-	add("Produce no records", inv, produce(&pb.ProduceRequest{Topic: "keep"}))
-	add("Produce empty records list", inv, produce(&pb.ProduceRequest{Topic: "keep", Records: []*pb.Record{}}))
-	big := bytes.Repeat([]byte("v"), maxRecord+1)
-	add("Produce value over the max", inv, produce(&pb.ProduceRequest{Topic: "keep", Records: []*pb.Record{{Value: big}}}))
-	add("Produce key over the max", inv, produce(&pb.ProduceRequest{Topic: "keep", Records: []*pb.Record{{Key: big}}}))
-	add("Produce key+value over the max", inv, produce(&pb.ProduceRequest{Topic: "keep", Records: []*pb.Record{{Key: big[:600], Value: big[:600]}}}))
-	add("Produce headers over the max", inv, produce(&pb.ProduceRequest{Topic: "keep", Records: []*pb.Record{{Headers: []*pb.Header{{Key: "a", Value: big[:600]}, {Key: "b", Value: big[:600]}}}}}))
-	add("Produce one bad record among good", inv, produce(&pb.ProduceRequest{Topic: "keep", Records: []*pb.Record{{Value: []byte("ok")}, {Value: big}}}))
-	many := make([]*pb.Record, 6000)
-	for i := range many {
-		many[i] = &pb.Record{Value: big[:maxRecord-8]}
-	}
-	add("Produce request over the broker's max message size", codes.ResourceExhausted, produce(&pb.ProduceRequest{Topic: "keep", Records: many}))
-	for _, a := range []pb.Acks{pb.Acks_ACKS_ALL, 4, 99, -1, math.MaxInt32} {
-		add(fmt.Sprintf("Produce acks %d", a), inv, produce(&pb.ProduceRequest{Topic: "keep", Records: rec, Acks: a}))
-	}
-	add("Produce unknown topic, bad acks", inv, produce(&pb.ProduceRequest{Topic: "nope", Records: rec, Acks: 99}))
 
 	// Consume and ConsumeBatches
 	for _, kind := range []string{"Consume", "ConsumeBatches"} {
@@ -375,7 +380,27 @@ func brokerMethods() []brokerMethod {
 		{svc + "CommitOffsets", false, func() proto.Message { return &pb.CommitOffsetsRequest{} }},
 		{svc + "FetchOffsets", false, func() proto.Message { return &pb.FetchOffsetsRequest{} }},
 		{svc + "ListGroups", false, func() proto.Message { return &pb.ListGroupsRequest{} }},
+		{svc + "ProduceStream", true, func() proto.Message { return &pb.ProduceRequest{} }},
 	}
+}
+
+// produceStreamOnce sends r as the only message of a ProduceStream and
+// returns how the stream answered it: nil for a response, else its status.
+func produceStreamOnce(ctx context.Context, c pb.BrokerServiceClient, r *pb.ProduceRequest) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	s, err := c.ProduceStream(ctx)
+	if err != nil {
+		return err
+	}
+	if err := s.Send(r); err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	if err := s.CloseSend(); err != nil {
+		return err
+	}
+	_, err = s.Recv()
+	return err
 }
 
 // invoke sends data as the method's request and returns the call's status

@@ -77,13 +77,26 @@ func (m *Metrics) ObserveUnary(fullMethod string, req any, took time.Duration, e
 		return
 	}
 	if fullMethod == pb.BrokerService_Produce_FullMethodName {
-		if r, ok := req.(interface{ GetAcks() pb.Acks }); ok && r.GetAcks() == pb.Acks_ACKS_NONE {
-			m.produceNone.Observe(took.Seconds())
-		} else {
-			m.produceLeader.Observe(took.Seconds())
+		acks := pb.Acks_ACKS_LEADER
+		if r, ok := req.(interface{ GetAcks() pb.Acks }); ok {
+			acks = r.GetAcks()
 		}
+		m.ObserveProduce(acks, took)
 	}
 	m.count(fullMethod, err)
+}
+
+// ObserveProduce records one Produce request's time from arrival to answer,
+// unary or a message of ProduceStream.
+func (m *Metrics) ObserveProduce(acks pb.Acks, took time.Duration) {
+	if m == nil {
+		return
+	}
+	if acks == pb.Acks_ACKS_NONE {
+		m.produceNone.Observe(took.Seconds())
+	} else {
+		m.produceLeader.Observe(took.Seconds())
+	}
 }
 
 // ObserveStream counts a stream by method and the code it ended with.
