@@ -14,6 +14,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"sort"
 	"sync"
@@ -352,6 +353,27 @@ func (s *server) Produce(ctx context.Context, req *pb.ProduceRequest) (*pb.Produ
 		return &pb.ProduceResponse{}, nil
 	}
 	return &pb.ProduceResponse{BaseOffset: first, LastOffset: p.next() - 1}, nil
+}
+
+// ProduceStream answers each request as Produce would, in order, and ends
+// the stream at the first that fails, as the broker does.
+func (s *server) ProduceStream(stream pb.BrokerService_ProduceStreamServer) error {
+	for {
+		req, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		resp, err := s.Produce(stream.Context(), req)
+		if err != nil {
+			return err
+		}
+		if err := stream.Send(resp); err != nil {
+			return err
+		}
+	}
 }
 
 // defaultMaxBytes is the batch size when the request says 0.

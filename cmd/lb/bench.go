@@ -36,13 +36,15 @@ Workloads (default: all of them, in this order):
             missing topic is first filled with --records records (default
             1,000,000), untimed.
   latency   open loop: send --rate records a second, one record per Produce
-            request, each stamped with its scheduled send time, while one
-            live-tail consumer per partition reads them. Latency runs from the
-            scheduled time to the moment a consumer has the record, so a stall
-            anywhere counts in full (no coordinated omission). Uses the topic
-            TOPIC-latency, created afresh; the first --warmup is not counted.
-            Up to 20,000 records/s this client runs on one P (GOMAXPROCS=1)
-            unless GOMAXPROCS is set: fewer thread wake-ups of its own.
+            request (--produce-rpc: a unary Produce call each, or a message
+            on a ProduceStream), each stamped with its scheduled send time,
+            while one live-tail consumer per partition reads them. Latency
+            runs from the scheduled time to the moment a consumer has the
+            record, so a stall anywhere counts in full (no coordinated
+            omission). Uses the topic TOPIC-latency, created afresh; the
+            first --warmup is not counted. Up to 20,000 records/s this client
+            runs on one P (GOMAXPROCS=1) unless GOMAXPROCS is set: fewer
+            thread wake-ups of its own.
 
 With --broker-pid (a broker on this machine), the broker's CPU seconds per
 million records and its resident memory come from /proc/PID.
@@ -97,6 +99,7 @@ type benchConfig struct {
 	Rate       float64      `json:"rate"`
 	Warmup     jsonDuration `json:"warmup"`
 	Pacer      string       `json:"pacer"`
+	ProduceRPC string       `json:"produce_rpc"`
 	BrokerPID  int          `json:"broker_pid,omitempty"`
 
 	acks  pb.Acks
@@ -128,6 +131,7 @@ func runBench(ctx context.Context, e *env, args []string) error {
 	fs.StringVar(&cfg.ConsumeAPI, "consume-api", "both", "consume through `API`: batches (ConsumeBatches), entries (Consume) or both")
 	fs.Float64Var(&cfg.Rate, "rate", 10000, "latency: `RECORDS` per second, open loop")
 	warmup := fs.Duration("warmup", 2*time.Second, "latency: leading `DURATION` not counted")
+	fs.StringVar(&cfg.ProduceRPC, "produce-rpc", "unary", "latency: `RPC` that sends each record: unary (one Produce call each) or stream (one message each on a ProduceStream per sender)")
 	fs.StringVar(&cfg.Pacer, "pacer", "sleep", "latency: `MODE` in which the sender waits for each due time: sleep (nanosleep) or spin (busy-waits the last 2 ms on one core: steadier where waking an idle CPU is slow, as in VMs, at the cost of that core)")
 	fs.IntVar(&cfg.BrokerPID, "broker-pid", 0, "`PID` of the broker process on this machine, for its CPU and memory")
 	asJSON := fs.Bool("json", false, "print one JSON document instead of the table")
@@ -271,6 +275,8 @@ func (c *benchConfig) check(pos []string) error {
 		return fmt.Errorf("--rate %g: want more than 0 and at most 10,000,000", c.Rate)
 	case c.Warmup < 0 || c.Warmup >= c.Duration:
 		return fmt.Errorf("--warmup %s: want 0 or more and less than --duration", time.Duration(c.Warmup))
+	case c.ProduceRPC != "unary" && c.ProduceRPC != "stream":
+		return fmt.Errorf("--produce-rpc %q: want unary or stream", c.ProduceRPC)
 	case c.Pacer != "sleep" && c.Pacer != "spin":
 		return fmt.Errorf("--pacer %q: want sleep or spin", c.Pacer)
 	case c.BrokerPID < 0:

@@ -232,6 +232,14 @@ func (lr *latencyRun) send(ctx context.Context, src dueSource, conn *grpc.Client
 	parts := int64(len(tmpls))
 	var sink ackSink
 	w := &wireRequest{}
+	call := func(w *wireRequest) error {
+		return conn.Invoke(ctx, pb.BrokerService_Produce_FullMethodName, w, &sink, wireCall)
+	}
+	if lr.b.cfg.ProduceRPC == "stream" {
+		ps := &produceStream{conn: conn}
+		defer ps.close()
+		call = func(w *wireRequest) error { return ps.call(ctx, w, &sink) }
+	}
 	for {
 		i, due, ok := next(ctx)
 		if !ok {
@@ -243,7 +251,7 @@ func (lr *latencyRun) send(ctx context.Context, src dueSource, conn *grpc.Client
 			lags.add(st.sent - due)
 		}
 		tmpls[i%parts].fill(w, st)
-		err := conn.Invoke(ctx, pb.BrokerService_Produce_FullMethodName, w, &sink, wireCall)
+		err := call(w)
 		if err != nil {
 			if ctx.Err() == nil {
 				lr.fail(fmt.Errorf("produce record %d: %w", i, err))
@@ -257,6 +265,46 @@ func (lr *latencyRun) send(ctx context.Context, src dueSource, conn *grpc.Client
 		if counted {
 			acks.add(now - due)
 		}
+	}
+}
+
+// produceStream is one sender's ProduceStream: one request message and its
+// response at a time, opened on first use and again after a failure ends it.
+type produceStream struct {
+	conn *grpc.ClientConn
+	s    grpc.ClientStream // nil until opened, and after a failure
+}
+
+var produceStreamDesc = &grpc.StreamDesc{StreamName: "ProduceStream", ClientStreams: true, ServerStreams: true}
+
+// call sends w and waits for its response. Once the response is in, the
+// broker has read w, so w may be refilled.
+func (ps *produceStream) call(ctx context.Context, w *wireRequest, sink *ackSink) error {
+	if ps.s == nil {
+		s, err := ps.conn.NewStream(ctx, produceStreamDesc, pb.BrokerService_ProduceStream_FullMethodName, wireCall)
+		if err != nil {
+			return err
+		}
+		ps.s = s
+	}
+	err := ps.s.SendMsg(w)
+	if err == nil {
+		err = ps.s.RecvMsg(sink)
+	} else if errors.Is(err, io.EOF) {
+		err = ps.s.RecvMsg(sink) // the stream ended: RecvMsg says why
+	}
+	if err != nil {
+		ps.s = nil
+		if errors.Is(err, io.EOF) {
+			err = errors.New("the broker ended the produce stream")
+		}
+	}
+	return err
+}
+
+func (ps *produceStream) close() {
+	if ps.s != nil {
+		_ = ps.s.CloseSend()
 	}
 }
 

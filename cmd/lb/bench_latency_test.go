@@ -63,14 +63,29 @@ func TestTailCheck(t *testing.T) {
 	}
 }
 
-func TestBenchLatencySpin(t *testing.T) {
-	fb := fakebroker.Start(t)
-	rep := benchJSON(t, fb, "latency", "--pacer", "spin", "--rate", "2000", "--duration", "300ms", "--warmup", "100ms", "--partitions", "3", "--quiet")
-	r := rep.Results[0]
-	// 2000/s for 200 ms after the warm-up: exactly 400 scheduled sends.
-	if r.Records != 400 || r.Missing != 0 || r.Errors != 0 || r.Latency.Count != 400 || r.AckLatency.Count != 400 {
-		t.Errorf("got %d records (%d timed, %d acks), %d missing, %d errors (%s); want 400, 0, 0",
-			r.Records, r.Latency.Count, r.AckLatency.Count, r.Missing, r.Errors, r.FirstError)
+// TestBenchLatencyModes: with the spin pacer, and over ProduceStream, every
+// scheduled record is sent, acknowledged and received once.
+func TestBenchLatencyModes(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		args []string
+	}{
+		{"spin pacer", []string{"--pacer", "spin", "--partitions", "3"}},
+		{"ProduceStream", []string{"--produce-rpc", "stream", "--partitions", "2"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			fb := fakebroker.Start(t)
+			rep := benchJSON(t, fb, append([]string{"latency", "--rate", "2000", "--duration", "300ms", "--warmup", "100ms", "--quiet"}, tt.args...)...)
+			r := rep.Results[0]
+			// 2000/s for 200 ms after the warm-up: exactly 400 scheduled sends.
+			if r.Records != 400 || r.Missing != 0 || r.Errors != 0 || r.Latency.Count != 400 || r.AckLatency.Count != 400 {
+				t.Errorf("got %d records (%d timed, %d acks), %d missing, %d errors (%s); want 400, 0, 0",
+					r.Records, r.Latency.Count, r.AckLatency.Count, r.Missing, r.Errors, r.FirstError)
+			}
+			if n := len(fb.ProduceRequests()); n < 400 {
+				t.Errorf("the broker saw %d produce requests, want at least 400", n)
+			}
+		})
 	}
 }
 
