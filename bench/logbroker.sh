@@ -5,7 +5,8 @@
 # Workloads (the same as the peers'): produce 100 B and 1 KiB in requests of
 # 1,000 records to one partition, acks leader, with --fsync never and always;
 # catch-up consume of the 100 B topic through ConsumeBatches and Consume;
-# open-loop live-tail latency at LAT_RATES records/s, one record per request;
+# open-loop live-tail latency at LAT_RATES records/s, one record per request
+# (unary Produce calls, and at 10,000/s also ProduceStream messages);
 # with SCALE=1, produce over 1, 8, 64 and 1,024 partitions; with INFLIGHT=1,
 # produce 100 B with 1, 2, 4 and 8 requests in flight (producers), under
 # --fsync never and always, for the cost of a sync per request against depth.
@@ -73,6 +74,14 @@ emit_result() {
   fi
 }
 
+# latency_stream SUFFIX : the latency run at 10,000/s with each record a
+# message of a ProduceStream, as workload latency-stream-10000SUFFIX.
+latency_stream() {
+  local tag="latency-stream-10000$1"
+  bench "$tag" latency --topic lat --rate 10000 --produce-rpc stream --duration "$LAT_SECS" --warmup "$WARM" &&
+    emit_result "$tag" "$OUT/$tag-run$RUN.json" "$(jq -r '.results[0].name' "$OUT/$tag-run$RUN.json")"
+}
+
 # inflight TAG : with INFLIGHT=1, produce 100 B with each of DEPTHS requests
 # in flight, as workloads produce-100B-TAG<depth>.
 inflight() {
@@ -98,6 +107,7 @@ run() {
     bench "latency-$rate" latency --topic lat --rate "$rate" --duration "$LAT_SECS" --warmup "$WARM" &&
       emit_result "latency-$rate" "$OUT/latency-$rate-run$RUN.json" "$(jq -r '.results[0].name' "$OUT/latency-$rate-run$RUN.json")"
   done
+  latency_stream ""
   if [ "${SCALE:-1}" = 1 ]; then
     for p in 1 8 64 1024; do
       bench "scale-p$p" produce --topic "scale$p" --partitions "$p" --record-size 100 --batch 1000 --producers "$PRODUCERS" --records "$N_SCALE" --duration 60s &&
@@ -116,6 +126,7 @@ run() {
     bench "latency-$rate-always" latency --topic lat --rate "$rate" --duration "$LAT_SECS" --warmup "$WARM" &&
       emit_result "latency-$rate-always" "$OUT/latency-$rate-always-run$RUN.json" "$(jq -r '.results[0].name' "$OUT/latency-$rate-always-run$RUN.json")"
   done
+  latency_stream -always
   inflight always-f
   stop_pid "$BPID"
   rm -rf "$BENCH_DIR/data/logbroker-never" "$BENCH_DIR/data/logbroker-always"

@@ -133,6 +133,8 @@ func latencyChart(d data) string {
 	all := []series{
 		{"logbroker", "latency-10000", "LogBroker, live tail at 10,000/s, no fsync"},
 		{"logbroker", "latency-10000-always", "LogBroker, live tail at 10,000/s, fsync always"},
+		{"logbroker", "latency-stream-10000", "LogBroker, ProduceStream, live tail at 10,000/s, no fsync"},
+		{"logbroker", "latency-stream-10000-always", "LogBroker, ProduceStream, live tail at 10,000/s, fsync always"},
 		{"logbroker", "latency-1000", "LogBroker, live tail at 1,000/s, no fsync"},
 		{"logbroker", "latency-1000-always", "LogBroker, live tail at 1,000/s, fsync always"},
 		{"nats", "publish-sync", "NATS sync publish (publish to ack)"},
