@@ -82,17 +82,41 @@ func newClaimSource(start time.Duration, rate float64, n int64, end time.Duratio
 // claim takes the next due send, or says false when the schedule is over.
 func (s *claimSource) claim() (int64, time.Duration, bool) {
 	i := s.next.Add(1) - 1
-	due := s.start + time.Duration(float64(i)*s.interval)
-	if (s.n > 0 && i >= s.n) || (s.end > 0 && due >= s.end) {
-		// Claims are taken in order, so the first refused index is the
-		// number of sends the schedule had.
+	if s.refuses(i) {
+		// Several claims may be refused at once, in any order: the number
+		// of sends the schedule had is the first index refused, found from
+		// this one rather than taken from whichever gets here first.
 		s.once.Do(func() {
-			s.total.Store(i)
+			s.total.Store(s.firstRefused(i))
 			close(s.done)
 		})
 		return 0, 0, false
 	}
-	return i, due, true
+	return i, s.due(i), true
+}
+
+func (s *claimSource) due(i int64) time.Duration {
+	return s.start + time.Duration(float64(i)*s.interval)
+}
+
+// refuses says whether send i is past the schedule: the schedule's sends
+// are exactly those with a smaller index than the first refused.
+func (s *claimSource) refuses(i int64) bool {
+	return (s.n > 0 && i >= s.n) || (s.end > 0 && s.due(i) >= s.end)
+}
+
+// firstRefused is the first index refused, given that i is refused.
+func (s *claimSource) firstRefused(i int64) int64 {
+	lo, hi := int64(0), i // refuses(hi); the answer is in [lo, hi]
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		if s.refuses(mid) {
+			hi = mid
+		} else {
+			lo = mid + 1
+		}
+	}
+	return lo
 }
 
 func (s *claimSource) waiter(clk realClock) (func(context.Context) (int64, time.Duration, bool), func()) {
