@@ -454,3 +454,66 @@ func BenchmarkProducerSend(b *testing.B) {
 		b.Fatal(err)
 	}
 }
+
+// TestProducerStream: a partition's requests go over one ProduceStream, one
+// at a time; a broker without it gets unary calls, with the same results; a
+// request unanswered within RequestTimeout fails alone, and the next goes
+// out on a new stream.
+func TestProducerStream(t *testing.T) {
+	for _, tt := range []struct {
+		name        string
+		noStream    bool
+		wantStreams int
+	}{
+		{"over ProduceStream", false, 1},
+		{"broker without ProduceStream", true, 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			fb := fakebroker.Start(t)
+			fb.CreateTopic("t", 1)
+			if tt.noStream {
+				fb.DisableProduceStream()
+			}
+			p := newProducer(t, dialFake(t, fb), "t", ProducerOptions{Partitions: 1, MaxBatchBytes: 1})
+			var futs []*Future
+			for i := range 20 {
+				futs = append(futs, mustSend(t, p, rec("", fmt.Sprint(i))))
+			}
+			for i, f := range futs {
+				if res := wait(t, f); res.Offset != uint64(i) {
+					t.Fatalf("record %d at offset %d", i, res.Offset)
+				}
+			}
+			if n := len(fb.ProduceRequests()); n != 20 {
+				t.Errorf("%d requests, want 20 (one record each)", n)
+			}
+			if got := fb.ProduceStreams(); got != tt.wantStreams {
+				t.Errorf("%d streams served, want %d", got, tt.wantStreams)
+			}
+		})
+	}
+
+	t.Run("timeout", func(t *testing.T) {
+		fb := fakebroker.Start(t)
+		fb.CreateTopic("t", 1)
+		fb.SetProduceHook(func(ctx context.Context, req *pb.ProduceRequest) error {
+			if string(req.GetRecords()[0].GetValue()) == "slow" {
+				<-ctx.Done() // until the client gives up on it
+				return ctx.Err()
+			}
+			return nil
+		})
+		p := newProducer(t, dialFake(t, fb), "t", ProducerOptions{Partitions: 1, MaxBatchBytes: 1, RequestTimeout: 50 * time.Millisecond})
+		slow := mustSend(t, p, rec("", "slow"))
+		next := mustSend(t, p, rec("", "next"))
+		if _, err := slow.Wait(testCtx(t)); status.Code(err) != codes.DeadlineExceeded {
+			t.Errorf("unanswered request: %v, want DeadlineExceeded", err)
+		}
+		if res := wait(t, next); res.Offset != 0 {
+			t.Errorf("next record at %d, want 0", res.Offset)
+		}
+		if got := fb.ProduceStreams(); got != 2 {
+			t.Errorf("%d streams served, want 2 (a new one after the timeout)", got)
+		}
+	})
+}

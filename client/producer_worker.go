@@ -1,7 +1,6 @@
 package client
 
 import (
-	"context"
 	"fmt"
 	"time"
 
@@ -176,22 +175,23 @@ func (w *partWorker) handleSent(b *batch) {
 	w.flushes = w.flushes[:n]
 }
 
-// sendLoop is the sender goroutine: one Produce call at a time.
+// sendLoop is the sender goroutine: one Produce request at a time, over
+// the partition's ProduceStream (produceSender).
 func (w *partWorker) sendLoop() {
 	defer w.p.wg.Done()
+	s := &produceSender{broker: w.p.c.broker, ctx: w.p.ctx, timeout: w.p.opts.RequestTimeout}
+	defer s.close()
 	for b := range w.toSender {
-		w.produce(b)
+		w.produce(s, b)
 		w.sent <- b
 	}
 }
 
-func (w *partWorker) produce(b *batch) {
+func (w *partWorker) produce(s *produceSender, b *batch) {
 	p := w.p
-	ctx, cancel := context.WithTimeout(p.ctx, p.opts.RequestTimeout)
-	resp, err := p.c.broker.Produce(ctx, &pb.ProduceRequest{
+	resp, err := s.send(&pb.ProduceRequest{
 		Topic: p.topic, Partition: w.partition, Records: b.records, Acks: p.opts.Acks,
 	})
-	cancel()
 	n := uint64(len(b.records))
 	switch {
 	case err != nil && p.ctx.Err() != nil:

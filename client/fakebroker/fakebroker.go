@@ -52,6 +52,8 @@ type Broker struct {
 	consumes  []*pb.ConsumeRequest
 	inflight  map[string]int // "topic/partition" -> Produce calls in progress
 	maxInfl   int
+	noStream  bool // ProduceStream answers UNIMPLEMENTED, as an older broker would
+	streams   int  // ProduceStreams served
 	srv       *grpc.Server
 	addr      string
 	serveDone chan struct{}
@@ -355,9 +357,33 @@ func (s *server) Produce(ctx context.Context, req *pb.ProduceRequest) (*pb.Produ
 	return &pb.ProduceResponse{BaseOffset: first, LastOffset: p.next() - 1}, nil
 }
 
+// DisableProduceStream makes ProduceStream answer UNIMPLEMENTED, as a
+// broker from before it would.
+func (b *Broker) DisableProduceStream() {
+	b.mu.Lock()
+	b.noStream = true
+	b.mu.Unlock()
+}
+
+// ProduceStreams is how many ProduceStreams the fake has served.
+func (b *Broker) ProduceStreams() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.streams
+}
+
 // ProduceStream answers each request as Produce would, in order, and ends
 // the stream at the first that fails, as the broker does.
 func (s *server) ProduceStream(stream pb.BrokerService_ProduceStreamServer) error {
+	s.b.mu.Lock()
+	off := s.b.noStream
+	if !off {
+		s.b.streams++
+	}
+	s.b.mu.Unlock()
+	if off {
+		return status.Error(codes.Unimplemented, "unknown method ProduceStream")
+	}
 	for {
 		req, err := stream.Recv()
 		if errors.Is(err, io.EOF) {

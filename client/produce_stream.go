@@ -1,0 +1,84 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"io"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/logbroker/logbroker/pb"
+)
+
+// produceSender sends one partition's requests one at a time over a
+// ProduceStream, whose messages cost the broker and the client a fraction
+// of a unary call each. The broker answers a stream's requests in order and
+// ends the stream at the first that fails; the next request opens a new one.
+// A broker without ProduceStream (UNIMPLEMENTED, which it answers before
+// storing anything) gets unary Produce calls from then on.
+//
+// Owned by one goroutine (a partition worker's sendLoop).
+type produceSender struct {
+	broker  pb.BrokerServiceClient
+	ctx     context.Context // the producer's: ends every stream on Close
+	timeout time.Duration   // per request
+
+	stream pb.BrokerService_ProduceStreamClient // nil until opened, and after a failure
+	cancel context.CancelFunc                   // ends stream
+	unary  bool                                 // the broker has no ProduceStream
+}
+
+// send makes one Produce request and waits for its answer.
+func (s *produceSender) send(req *pb.ProduceRequest) (*pb.ProduceResponse, error) {
+	if s.unary {
+		return s.sendUnary(req)
+	}
+	if s.stream == nil {
+		ctx, cancel := context.WithCancel(s.ctx)
+		stream, err := s.broker.ProduceStream(ctx)
+		if err != nil {
+			cancel()
+			return nil, err
+		}
+		s.stream, s.cancel = stream, cancel
+	}
+	// A request unanswered within the timeout ends its stream, as a unary
+	// call's deadline would end the call.
+	timer := time.AfterFunc(s.timeout, s.cancel)
+	err := s.stream.Send(req)
+	var resp *pb.ProduceResponse
+	if err == nil || errors.Is(err, io.EOF) { // io.EOF: Recv says why it ended
+		resp, err = s.stream.Recv()
+	}
+	expired := !timer.Stop()
+	if err == nil {
+		return resp, nil
+	}
+	s.close()
+	switch {
+	case status.Code(err) == codes.Unimplemented:
+		s.unary = true
+		return s.sendUnary(req)
+	case errors.Is(err, io.EOF):
+		err = status.Error(codes.Unavailable, "client: the broker ended the produce stream without an answer")
+	case expired && s.ctx.Err() == nil:
+		err = status.Errorf(codes.DeadlineExceeded, "client: no answer to a produce request within %s", s.timeout)
+	}
+	return nil, err
+}
+
+func (s *produceSender) sendUnary(req *pb.ProduceRequest) (*pb.ProduceResponse, error) {
+	ctx, cancel := context.WithTimeout(s.ctx, s.timeout)
+	defer cancel()
+	return s.broker.Produce(ctx, req)
+}
+
+// close ends the stream, if one is open.
+func (s *produceSender) close() {
+	if s.stream != nil {
+		s.cancel()
+		s.stream, s.cancel = nil, nil
+	}
+}
