@@ -6,6 +6,10 @@
 // fields, Client.ConsumeBatchesRaw and Client.ConsumeRaw receive messages as
 // wire bytes, and Entries and Entry read them in place with no pb.LogEntry.
 //
+// The Producer sends each partition's requests one at a time over a
+// ProduceStream, whose messages cost far less than unary Produce calls, and
+// falls back to unary calls against a broker that lacks it.
+//
 // Concurrency: a *Client is safe for concurrent use by many goroutines, like
 // the grpc.ClientConn it wraps. A *Producer is safe for concurrent use; it
 // owns two goroutines per partition, started by NewProducer and stopped by
