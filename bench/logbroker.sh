@@ -85,7 +85,6 @@ latency_stream() {
 # inflight TAG : with INFLIGHT=1, produce 100 B with each of DEPTHS requests
 # in flight, as workloads produce-100B-TAG<depth>.
 inflight() {
-  [ "${INFLIGHT:-1}" = 1 ] || return 0
   local n
   for n in $DEPTHS; do
     bench "inflight-$1$n" produce --topic "inflight$n" --record-size 100 --batch 1000 --producers "$n" --records "$N_100" --duration 60s &&
@@ -114,7 +113,6 @@ run() {
         emit_result "produce-100B-p$p" "$OUT/scale-p$p-run$RUN.json" produce
     done
   fi
-  inflight f
   emit logbroker broker rss_peak_mib "$(awk '/VmHWM/{printf "%.0f", $2/1024}' "/proc/$BPID/status")"
   stop_pid "$BPID"
 
@@ -127,9 +125,19 @@ run() {
       emit_result "latency-$rate-always" "$OUT/latency-$rate-always-run$RUN.json" "$(jq -r '.results[0].name' "$OUT/latency-$rate-always-run$RUN.json")"
   done
   latency_stream -always
-  inflight always-f
   stop_pid "$BPID"
   rm -rf "$BENCH_DIR/data/logbroker-never" "$BENCH_DIR/data/logbroker-always"
+
+  # The in-flight curve, each mode on a fresh broker of its own.
+  if [ "${INFLIGHT:-1}" = 1 ]; then
+    start_broker never || return 1
+    inflight f
+    stop_pid "$BPID"
+    start_broker always || return 1
+    inflight always-f
+    stop_pid "$BPID"
+    rm -rf "$BENCH_DIR/data/logbroker-never" "$BENCH_DIR/data/logbroker-always"
+  fi
 }
 
 case "${1:-}" in
