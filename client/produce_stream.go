@@ -54,6 +54,9 @@ func (s *produceSender) send(req *pb.ProduceRequest) (*pb.ProduceResponse, error
 	}
 	expired := !timer.Stop()
 	if err == nil {
+		if expired {
+			s.close() // answered, but the timer cancelled the stream just after
+		}
 		return resp, nil
 	}
 	s.close()
