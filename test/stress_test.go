@@ -38,8 +38,8 @@ func stressDecode(v []byte) (int, uint64, bool) {
 	return int(v[0]), binary.BigEndian.Uint64(v[1:9]), true
 }
 
-// TestStressOnePartition: 8 producers and 4 consumers on one partition, at
-// once. Every consumer sees every record exactly once, at dense offsets, with
+// TestStressOnePartition: 8 producers (half of them over ProduceStream) and
+// 4 consumers on one partition, at once. Every consumer sees every record exactly once, at dense offsets, with
 // each producer's records in the order it sent them and at the offsets the
 // broker acknowledged. Run with -race; LOGBROKER_LONG=1 runs ten times the
 // records. (TestMixedAcksOffsets mixes in ACKS_NONE.)
@@ -158,6 +158,21 @@ func TestStressOnePartition(t *testing.T) {
 		go func() {
 			defer pwg.Done()
 			acks := pb.Acks_ACKS_LEADER
+			send := func(req *pb.ProduceRequest) (*pb.ProduceResponse, error) { return c.Produce(ctx, req) }
+			if p%2 == 1 { // half the producers send over a ProduceStream each
+				s, err := c.ProduceStream(ctx)
+				if err != nil {
+					t.Errorf("producer %d: %v", p, err)
+					return
+				}
+				defer s.CloseSend()
+				send = func(req *pb.ProduceRequest) (*pb.ProduceResponse, error) {
+					if err := s.Send(req); err != nil {
+						return nil, err
+					}
+					return s.Recv()
+				}
+			}
 			var seq uint64
 			for r := range requests {
 				n := perRequest(p, r)
@@ -165,7 +180,7 @@ func TestStressOnePartition(t *testing.T) {
 				for i := range recs {
 					recs[i] = &pb.Record{Key: []byte{byte(p)}, Value: stressValue(p, seq+uint64(i))}
 				}
-				resp, err := c.Produce(ctx, &pb.ProduceRequest{Topic: "stress", Records: recs, Acks: acks})
+				resp, err := send(&pb.ProduceRequest{Topic: "stress", Records: recs, Acks: acks})
 				if err != nil {
 					t.Errorf("producer %d request %d: %v", p, r, err)
 					return
