@@ -32,44 +32,62 @@ type produceSender struct {
 
 // send makes one Produce request and waits for its answer.
 func (s *produceSender) send(req *pb.ProduceRequest) (*pb.ProduceResponse, error) {
-	if s.unary {
-		return s.sendUnary(req)
+	resp, unsent, err := s.sendOnce(req)
+	if unsent {
+		// The stream had ended before the request went out (a broker
+		// restart while it sat idle, say): nothing was sent, so one new
+		// stream may carry it without risk of storing it twice.
+		resp, _, err = s.sendOnce(req)
 	}
-	if s.stream == nil {
+	return resp, err
+}
+
+// sendOnce is send on the current stream. unsent says the stream had
+// already ended when the request was to go out: it was not sent.
+func (s *produceSender) sendOnce(req *pb.ProduceRequest) (resp *pb.ProduceResponse, unsent bool, err error) {
+	if s.unary {
+		resp, err = s.sendUnary(req)
+		return resp, false, err
+	}
+	fresh := s.stream == nil
+	if fresh {
 		ctx, cancel := context.WithCancel(s.ctx)
 		stream, err := s.broker.ProduceStream(ctx)
 		if err != nil {
 			cancel()
-			return nil, err
+			return nil, false, err
 		}
 		s.stream, s.cancel = stream, cancel
 	}
 	// A request unanswered within the timeout ends its stream, as a unary
 	// call's deadline would end the call.
 	timer := time.AfterFunc(s.timeout, s.cancel)
-	err := s.stream.Send(req)
-	var resp *pb.ProduceResponse
-	if err == nil || errors.Is(err, io.EOF) { // io.EOF: Recv says why it ended
-		resp, err = s.stream.Recv()
+	err = s.stream.Send(req)
+	ended := errors.Is(err, io.EOF) // the stream was over before this request
+	if err == nil || ended {
+		resp, err = s.stream.Recv() // after io.EOF, Recv says why it ended
 	}
 	expired := !timer.Stop()
 	if err == nil {
 		if expired {
 			s.close() // answered, but the timer cancelled the stream just after
 		}
-		return resp, nil
+		return resp, false, nil
 	}
 	s.close()
 	switch {
 	case status.Code(err) == codes.Unimplemented:
 		s.unary = true
-		return s.sendUnary(req)
+		resp, err = s.sendUnary(req)
+		return resp, false, err
+	case ended && !fresh && !expired && s.ctx.Err() == nil:
+		return nil, true, err
 	case errors.Is(err, io.EOF):
 		err = status.Error(codes.Unavailable, "client: the broker ended the produce stream without an answer")
 	case expired && s.ctx.Err() == nil:
 		err = status.Errorf(codes.DeadlineExceeded, "client: no answer to a produce request within %s", s.timeout)
 	}
-	return nil, err
+	return nil, false, err
 }
 
 func (s *produceSender) sendUnary(req *pb.ProduceRequest) (*pb.ProduceResponse, error) {
