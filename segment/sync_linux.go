@@ -9,25 +9,13 @@ import (
 // datasync is fdatasync: file data and the metadata needed to read it (size),
 // without the mtime update fsync would also flush.
 func datasync(f *os.File) error {
-	rc, err := f.SyscallConn()
-	if err != nil {
-		return err
-	}
-	var serr error
-	if err := rc.Control(func(fd uintptr) {
+	return fdCall(f, "fdatasync", func(fd int) error {
 		for {
-			serr = unix.Fdatasync(int(fd))
-			if serr != unix.EINTR {
-				return
+			if err := unix.Fdatasync(fd); err != unix.EINTR {
+				return err
 			}
 		}
-	}); err != nil {
-		return err
-	}
-	if serr != nil {
-		return &os.PathError{Op: "fdatasync", Path: f.Name(), Err: serr}
-	}
-	return nil
+	})
 }
 
 // startWriteback asks the kernel to begin writing [off, off+n) of f to disk
@@ -35,18 +23,24 @@ func datasync(f *os.File) error {
 // It makes nothing durable; a write error it meets is reported by the next
 // fdatasync, which is what callers rely on.
 func startWriteback(f *os.File, off, n int64) error {
+	return fdCall(f, "sync_file_range", func(fd int) error {
+		return unix.SyncFileRange(fd, off, n, unix.SYNC_FILE_RANGE_WRITE)
+	})
+}
+
+// fdCall runs a system call on f's descriptor and names the file and the
+// call in its error.
+func fdCall(f *os.File, op string, call func(fd int) error) error {
 	rc, err := f.SyscallConn()
 	if err != nil {
 		return err
 	}
 	var serr error
-	if err := rc.Control(func(fd uintptr) {
-		serr = unix.SyncFileRange(int(fd), off, n, unix.SYNC_FILE_RANGE_WRITE)
-	}); err != nil {
+	if err := rc.Control(func(fd uintptr) { serr = call(int(fd)) }); err != nil {
 		return err
 	}
 	if serr != nil {
-		return &os.PathError{Op: "sync_file_range", Path: f.Name(), Err: serr}
+		return &os.PathError{Op: op, Path: f.Name(), Err: serr}
 	}
 	return nil
 }
