@@ -288,10 +288,8 @@ func (ps *produceStream) call(ctx context.Context, w *wireRequest, sink *ackSink
 		ps.s = s
 	}
 	err := ps.s.SendMsg(w)
-	if err == nil {
+	if err == nil || errors.Is(err, io.EOF) { // io.EOF: the stream ended, RecvMsg says why
 		err = ps.s.RecvMsg(sink)
-	} else if errors.Is(err, io.EOF) {
-		err = ps.s.RecvMsg(sink) // the stream ended: RecvMsg says why
 	}
 	if err != nil {
 		ps.s = nil

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -107,16 +108,7 @@ func (s *claimSource) refuses(i int64) bool {
 
 // firstRefused is the first index refused, given that i is refused.
 func (s *claimSource) firstRefused(i int64) int64 {
-	lo, hi := int64(0), i // refuses(hi); the answer is in [lo, hi]
-	for lo < hi {
-		mid := lo + (hi-lo)/2
-		if s.refuses(mid) {
-			hi = mid
-		} else {
-			lo = mid + 1
-		}
-	}
-	return lo
+	return int64(sort.Search(int(i), func(k int) bool { return s.refuses(int64(k)) }))
 }
 
 func (s *claimSource) waiter(clk realClock) (func(context.Context) (int64, time.Duration, bool), func()) {
