@@ -159,11 +159,7 @@ func (l *Log) Append(frames []byte, count int) error {
 // PreallocateAhead readies zeros ahead of the active segment's data for the
 // next appends (segment.Segment.PreallocateAhead); only --fsync always
 // preallocates.
-func (l *Log) PreallocateAhead() {
-	if a := l.active(); !a.Sealed() {
-		a.PreallocateAhead()
-	}
-}
+func (l *Log) PreallocateAhead() { l.active().PreallocateAhead() }
 
 // Sync makes everything appended durable.
 func (l *Log) Sync() error {
