@@ -28,8 +28,8 @@ func (c codec) Marshal(v any) (mem.BufferSlice, error) {
 	switch m := v.(type) {
 	case rawMessage:
 		return mem.BufferSlice{mem.SliceBuffer(m)}, nil
-	case entryMessage:
-		return mem.BufferSlice{m.b}, nil
+	case *entryMessage:
+		return m.b, nil
 	case pooledMessage:
 		// gRPC frees the buffer once written, which puts it back in the pool.
 		return mem.BufferSlice{mem.NewBuffer(m.data, batchBuffers)}, nil

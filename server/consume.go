@@ -188,13 +188,19 @@ func (s *service) streamErr(ctx context.Context, req *pb.ConsumeRequest, err err
 func sendEntries(stream grpc.ServerStream, b partition.Batch, buf *[]byte) error {
 	// Each entry is a view of the batch's buffer; the buffer returns to the
 	// pool once gRPC has written the last of them.
-	var whole mem.Buffer = mem.SliceBuffer(b.Data)
+	var whole mem.Buffer
 	if buf != nil {
 		whole = mem.NewBuffer(buf, batchBuffers)
+	} else {
+		whole = mem.NewBuffer(&b.Data, heapOnly{})
 	}
 	defer whole.Free()
+	// One backing array for every entry's one-element BufferSlice: gRPC holds
+	// each until written, so none is reused.
+	views := make([]mem.Buffer, b.Count)
+	msg := &entryMessage{}
 	data := b.Data
-	for len(data) > 0 {
+	for i := 0; len(data) > 0; i++ {
 		num, typ, n := protowire.ConsumeTag(data)
 		if n < 0 || num != 1 || typ != protowire.BytesType {
 			return malformed(b, len(b.Data)-len(data))
@@ -204,7 +210,13 @@ func sendEntries(stream grpc.ServerStream, b partition.Batch, buf *[]byte) error
 			return malformed(b, len(b.Data)-len(data))
 		}
 		start := len(b.Data) - len(data) + n + m - len(entry)
-		if err := stream.SendMsg(entryMessage{whole.Slice(start, start+len(entry))}); err != nil {
+		if i == len(views) {
+			views = make([]mem.Buffer, 64) // Count undercounted: never for a stored batch
+			i = 0
+		}
+		views[i] = whole.Slice(start, start+len(entry))
+		msg.b = views[i : i+1 : i+1]
+		if err := stream.SendMsg(msg); err != nil {
 			return err
 		}
 		data = data[n+m:]
