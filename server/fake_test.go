@@ -153,6 +153,10 @@ type fakePartition struct {
 	appends       int   // Append calls that stored records
 	asyncAppends  int   // AppendAsync calls that stored records
 	caughtUpReads int   // Reads that found nothing: a tail is about to wait
+
+	// onAppend, when set, runs at the start of AppendFrame (outside the
+	// lock), ignoring ctx as a partition stuck in a slow sync does.
+	onAppend func()
 }
 
 func newFakePartition(topic string, id uint32) *fakePartition {
@@ -171,6 +175,12 @@ func (p *fakePartition) check(ctx context.Context) error {
 
 func (p *fakePartition) AppendFrame(ctx context.Context, f *partition.Frame) (base, last uint64, err error) {
 	defer f.Release()
+	p.mu.Lock()
+	hook := p.onAppend
+	p.mu.Unlock()
+	if hook != nil {
+		hook()
+	}
 	recs, err := frameRecords(f)
 	if err != nil {
 		return 0, 0, err

@@ -163,7 +163,7 @@ func New(opts Options) (*Server, error) {
 		// busy, gRPC falls back to a fresh goroutine.
 		grpc.NumStreamWorkers(uint32(streamWorkers())),
 	)
-	s.grpc.RegisterService(serviceDesc(), &service{opts: opts, reg: opts.Registry, stopping: s.stopping})
+	s.grpc.RegisterService(serviceDesc(), &service{opts: opts, reg: opts.Registry, stopping: s.stopping, calls: s})
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)
 	s.starting.Store(opts.Starting)
@@ -226,26 +226,41 @@ func (s *Server) Stop(ctx context.Context) error {
 	}()
 	s.stop()
 	s.metrics.SetServing(false)
+	abort := func() error {
+		s.grpc.Stop()
+		return fmt.Errorf("server: graceful stop: %w", ctx.Err())
+	}
 	select {
 	case <-done:
 		return nil
 	case <-s.whenIdle():
-		// Every unary call has answered, and streams were told to end. A
-		// stream still open after a short grace is blocked sending to a
-		// client that stopped reading; GracefulStop would wait for it until
-		// ctx ends, so close the connections instead.
-		select {
-		case <-done:
-		case <-time.After(streamGrace):
-			s.grpc.Stop()
-			<-done
-		case <-ctx.Done():
-			s.grpc.Stop()
-			return fmt.Errorf("server: graceful stop: %w", ctx.Err())
-		}
+	case <-ctx.Done():
+		return abort()
+	}
+	// Every request taken has been answered, and streams were told to end. A
+	// stream still open after a short grace is blocked sending to a client
+	// that stopped reading, or idle in its read; GracefulStop would wait for
+	// it until ctx ends, so close the connections instead, once a request
+	// taken meanwhile has been answered too.
+	select {
+	case <-done:
+		return nil
+	case <-time.After(streamGrace):
+	case <-ctx.Done():
+		return abort()
+	}
+	select {
+	case <-done:
+		return nil
+	case <-s.whenIdle():
+	case <-ctx.Done():
+		return abort()
+	}
+	s.grpc.Stop()
+	select {
+	case <-done: // gRPC waits for each connection's handlers to return
 		return nil
 	case <-ctx.Done():
-		s.grpc.Stop()
 		return fmt.Errorf("server: graceful stop: %w", ctx.Err())
 	}
 }
@@ -254,7 +269,8 @@ func (s *Server) Stop(ctx context.Context) error {
 // unary call has answered.
 const streamGrace = time.Second
 
-// enter and leave count running unary handlers for Stop.
+// enter and leave count requests being served, for Stop: unary calls, and
+// ProduceStream requests from their read to their answer.
 func (s *Server) enter() {
 	s.callsMu.Lock()
 	s.calls++
@@ -271,7 +287,7 @@ func (s *Server) leave() {
 	}
 }
 
-// whenIdle is closed once no unary handler is running.
+// whenIdle is closed once no request counted by enter is being served.
 func (s *Server) whenIdle() <-chan struct{} {
 	s.callsMu.Lock()
 	defer s.callsMu.Unlock()

@@ -14,6 +14,11 @@ type service struct {
 	reg  Registry
 	// stopping is done once Stop has begun: stream loops end on it.
 	stopping context.Context
+	// calls counts requests in service for Stop (Server.enter, leave).
+	calls interface {
+		enter()
+		leave()
+	}
 }
 
 // Produce serves callers that hold a decoded request; the gRPC server
