@@ -11,24 +11,16 @@ import (
 	"github.com/logbroker/logbroker/pb"
 )
 
-// stuckAppend makes the partition's next append block, ignoring its
-// context, until release; entered is closed once the append has begun.
-func stuckAppend(t *testing.T, h *harness) (entered, release chan struct{}) {
+// stuckStream opens a ProduceStream whose first request's append blocks,
+// ignoring its context, until release is closed; it returns once the
+// append has begun.
+func stuckStream(t *testing.T, h *harness) (pb.BrokerService_ProduceStreamClient, chan struct{}) {
+	h.createTopic(t, "t", 1)
 	p := h.partition(t, "t", 0)
-	entered, release = make(chan struct{}), make(chan struct{})
+	entered, release := make(chan struct{}), make(chan struct{})
 	p.mu.Lock()
 	p.onAppend = func() { close(entered); <-release }
 	p.mu.Unlock()
-	return entered, release
-}
-
-// TestProduceStreamStopAnswersTakenRequest: a ProduceStream request taken
-// before Stop began is stored and answered, even when its append outlasts
-// the grace Stop gives open streams; then the stream ends with UNAVAILABLE.
-func TestProduceStreamStopAnswersTakenRequest(t *testing.T) {
-	h := newHarness(t)
-	h.createTopic(t, "t", 1)
-	entered, release := stuckAppend(t, h)
 	ps, err := h.client.ProduceStream(testCtx(t))
 	if err != nil {
 		t.Fatal(err)
@@ -37,6 +29,15 @@ func TestProduceStreamStopAnswersTakenRequest(t *testing.T) {
 		t.Fatal(err)
 	}
 	<-entered
+	return ps, release
+}
+
+// TestProduceStreamStopAnswersTakenRequest: a ProduceStream request taken
+// before Stop began is stored and answered, even when its append outlasts
+// the grace Stop gives open streams; then the stream ends with UNAVAILABLE.
+func TestProduceStreamStopAnswersTakenRequest(t *testing.T) {
+	h := newHarness(t)
+	ps, release := stuckStream(t, h)
 	stopped := make(chan error, 1)
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
@@ -65,22 +66,7 @@ func TestProduceStreamStopAnswersTakenRequest(t *testing.T) {
 // grace Stop gives open streams.
 func TestStopDeadlineProduceStream(t *testing.T) {
 	h := newHarness(t)
-	h.createTopic(t, "t", 1)
-	entered, release := stuckAppend(t, h)
-	released := false
-	defer func() {
-		if !released {
-			close(release)
-		}
-	}()
-	ps, err := h.client.ProduceStream(testCtx(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ps.Send(&pb.ProduceRequest{Topic: "t", Records: values("a")}); err != nil {
-		t.Fatal(err)
-	}
-	<-entered
+	_, release := stuckStream(t, h)
 	stopped := make(chan error, 1)
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), streamGrace+500*time.Millisecond)
@@ -92,10 +78,10 @@ func TestStopDeadlineProduceStream(t *testing.T) {
 		if !errors.Is(err, context.DeadlineExceeded) {
 			t.Errorf("Stop = %v, want the context's error", err)
 		}
+		close(release)
 	case <-time.After(waitTimeout):
 		t.Errorf("Stop still waits for the stuck append %v after its deadline", waitTimeout)
 		close(release)
-		released = true
 		<-stopped
 	}
 }

@@ -226,43 +226,38 @@ func (s *Server) Stop(ctx context.Context) error {
 	}()
 	s.stop()
 	s.metrics.SetServing(false)
-	abort := func() error {
-		s.grpc.Stop()
-		return fmt.Errorf("server: graceful stop: %w", ctx.Err())
+	// await is true once ch closes; false, with Stop's result, when
+	// GracefulStop finished or ctx ended first.
+	await := func(ch <-chan struct{}) (bool, error) {
+		select {
+		case <-ch:
+			return true, nil
+		case <-done:
+			return false, nil
+		case <-ctx.Done():
+			s.grpc.Stop()
+			return false, fmt.Errorf("server: graceful stop: %w", ctx.Err())
+		}
 	}
-	select {
-	case <-done:
-		return nil
-	case <-s.whenIdle():
-	case <-ctx.Done():
-		return abort()
+	if ok, err := await(s.whenIdle()); !ok {
+		return err
 	}
 	// Every request taken has been answered, and streams were told to end. A
 	// stream still open after a short grace is blocked sending to a client
 	// that stopped reading, or idle in its read; GracefulStop would wait for
 	// it until ctx ends, so close the connections instead, once a request
 	// taken meanwhile has been answered too.
-	select {
-	case <-done:
-		return nil
-	case <-time.After(streamGrace):
-	case <-ctx.Done():
-		return abort()
+	grace := make(chan struct{})
+	defer time.AfterFunc(streamGrace, func() { close(grace) }).Stop()
+	if ok, err := await(grace); !ok {
+		return err
 	}
-	select {
-	case <-done:
-		return nil
-	case <-s.whenIdle():
-	case <-ctx.Done():
-		return abort()
+	if ok, err := await(s.whenIdle()); !ok {
+		return err
 	}
 	s.grpc.Stop()
-	select {
-	case <-done: // gRPC waits for each connection's handlers to return
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("server: graceful stop: %w", ctx.Err())
-	}
+	_, err := await(nil) // gRPC waits for each connection's handlers to return
+	return err
 }
 
 // streamGrace is how long Stop lets streams end on their own once every
