@@ -259,3 +259,58 @@ func newFaultPartition(t *testing.T) (*segment.FaultFS, Config, *Registry, *Part
 	}
 	return ffs, cfg, r, p
 }
+
+// TestCancelledReadReleasesView: a read whose context ends while the actor
+// builds its view leaves no view behind: the view's file is released, so
+// it neither blocks appends under MaxOpenFiles nor stays open after Close.
+func TestCancelledReadReleasesView(t *testing.T) {
+	ctx := context.Background()
+	ffs := segment.NewFaultFS()
+	cfg := testConfig()
+	cfg.FS = ffs
+	cfg.MaxOpenFiles = 1
+	r, err := Open("/data", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.CreateTopic(ctx, "t", 1); err != nil {
+		t.Fatal(err)
+	}
+	p, _ := r.Partition("t", 0)
+	for range 100 {
+		if _, _, err := p.Append(ctx, []Record{{Value: make([]byte, 100)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.Close()
+	// Reopened, segment 0 is sealed and loads its index on the first read.
+	if r, err = Open("/data", cfg); err != nil {
+		t.Fatal(err)
+	}
+	p, _ = r.Partition("t", 0)
+	entered, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	ffs.SetHook(func(op segment.Op, name string) error {
+		if op == segment.OpOpen && strings.HasSuffix(name, "00000000000000000000.index") {
+			once.Do(func() { close(entered); <-release })
+		}
+		return nil
+	})
+	rctx, cancel := context.WithCancel(ctx)
+	errc := make(chan error, 1)
+	go func() { _, err := p.Read(rctx, 0, 0); errc <- err }()
+	<-entered
+	cancel()
+	close(release)
+	if err := <-errc; !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled read = %v, want context.Canceled", err)
+	}
+	ffs.SetHook(nil)
+	if _, _, err := p.Append(ctx, []Record{{Value: []byte("x")}}); err != nil {
+		t.Errorf("append after the cancelled read: %v", err)
+	}
+	r.Close()
+	if n := ffs.OpenFiles(); n != 0 {
+		t.Errorf("after Close: %d files still open", n)
+	}
+}

@@ -146,7 +146,7 @@ func newPartition(topic string, id uint32, l *Log, cfg *Config) *Partition {
 		cfg:     cfg,
 		log:     cfg.Logger.With().Str("topic", topic).Uint32("partition", id).Logger(),
 		appendc: make(chan *appendReq, mailboxSize),
-		readc:   make(chan readReq),
+		readc:   make(chan readReq), // unbuffered: ReadInto relies on it
 		offsetc: make(chan offsetReq),
 		subc:    make(chan *Subscription),
 		unsubc:  make(chan *Subscription),
@@ -239,8 +239,17 @@ func (p *Partition) ReadInto(ctx context.Context, buf []byte, offset uint64, max
 		maxBytes = DefaultReadBytes
 	}
 	reply := make(chan readResult, 1)
-	res, err := actor.Ask(ctx, p.loop, p.readc, readReq{offset: offset, reply: reply}, reply)
-	if err != nil {
+	if err := actor.Send(ctx, p.loop, p.readc, readReq{offset: offset, reply: reply}); err != nil {
+		return Batch{}, p.wrap(err)
+	}
+	// readc is unbuffered: the actor has taken the request and answers it
+	// at once. Wait for that answer even if ctx ends meanwhile, since a
+	// view left in reply would hold its file open for good.
+	res := <-reply
+	if err := ctx.Err(); err != nil {
+		if res.view != nil {
+			res.view.Release()
+		}
 		return Batch{}, p.wrap(err)
 	}
 	if res.err != nil || res.view == nil {
