@@ -175,9 +175,13 @@ func TestDiskFullThenSpaceReturns(t *testing.T) {
 	}
 }
 
+// TestSyncErrorIsNeverAcknowledged: after a sync error the partition
+// refuses writes and serves only what was synced; its Close retries no sync
+// and leaves no clean-shutdown marker, so the next start checks its data
+// instead of trusting it.
 func TestSyncErrorIsNeverAcknowledged(t *testing.T) {
 	ctx := context.Background()
-	ffs, _, r, p := newFaultPartition(t)
+	ffs, cfg, r, p := newFaultPartition(t)
 	defer r.Close()
 	if _, _, err := p.Append(ctx, []Record{{Value: []byte("ok")}}); err != nil {
 		t.Fatal(err)
@@ -193,6 +197,56 @@ func TestSyncErrorIsNeverAcknowledged(t *testing.T) {
 	got := readAll(t, p, 0, 0)
 	if len(got) != 1 || string(got[0].Value) != "ok" {
 		t.Fatalf("reads after a sync error return %d records; the unacknowledged one must not be served", len(got))
+	}
+	var syncs atomic.Int64
+	ffs.SetHook(func(op segment.Op, name string) error {
+		if op == segment.OpSync && strings.HasSuffix(name, ".log") {
+			syncs.Add(1)
+		}
+		return nil
+	})
+	if err := r.Close(); !errors.Is(err, ErrFailed) {
+		t.Errorf("Close after a sync error = %v, want ErrFailed", err)
+	}
+	ffs.SetHook(nil)
+	if n := syncs.Load(); n != 0 {
+		t.Errorf("Close after a sync error synced a .log %d times, want none", n)
+	}
+	r2, err := Open("/data", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r2.Close()
+	if r2.Recovery().Clean {
+		t.Error("the start after a sync error trusted a clean-shutdown marker")
+	}
+	p2, err := r2.Partition("t", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := readAll(t, p2, 0, 0); len(got) == 0 || string(got[0].Value) != "ok" {
+		t.Errorf("after restart offset 0 is lost: %d records", len(got))
+	}
+}
+
+// TestSealSyncErrorStopsPartition: a sync that fails while a roll seals the
+// old segment stops the partition, even with ENOSPC: the sync is never
+// retried at the next append and then acknowledged.
+func TestSealSyncErrorStopsPartition(t *testing.T) {
+	ctx := context.Background()
+	ffs, cfg, r, p := newFaultPartition(t)
+	defer r.Close()
+	for n := 0; p.Stats().SizeBytes+200 < cfg.SegmentBytes; n++ {
+		if _, _, err := p.Append(ctx, []Record{{Value: value(n)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ffs.FailSync(1, syscall.ENOSPC) // the next sync is the seal's, in the roll
+	if _, _, err := p.Append(ctx, []Record{{Value: make([]byte, 500)}}); !errors.Is(err, ErrFailed) || !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("append whose roll could not sync the old segment: %v, want ErrFailed wrapping ENOSPC", err)
+	}
+	if base, _, err := p.Append(ctx, []Record{{Value: []byte("after")}}); !errors.Is(err, ErrFailed) {
+		t.Fatalf("append after the failed seal: base %d, %v; want ErrFailed", base, err)
 	}
 }
 

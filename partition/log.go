@@ -178,7 +178,10 @@ func (l *Log) Sync() error {
 func (l *Log) roll() error {
 	old := l.active()
 	if err := old.Seal(); err != nil {
-		return fmt.Errorf("partition: seal segment %d: %w", old.Base(), classify(err))
+		// Not classified: a failed seal is a failed sync, never a write cut
+		// back for want of space, so the partition stops rather than retry
+		// the sync at the next append and acknowledge what it may have lost.
+		return fmt.Errorf("partition: seal segment %d: %w", old.Base(), err)
 	}
 	l.dirty = false
 	l.durable = l.next
@@ -254,6 +257,11 @@ func (l *Log) Close() error {
 	}
 	return err
 }
+
+// CloseFailed closes the log of a partition stopped by a write or sync
+// error, without syncing: a retried fsync can report success for pages an
+// earlier failure lost, so nothing it writes is vouched for.
+func (l *Log) CloseFailed() error { return l.closeSegments() }
 
 func (l *Log) closeSegments() error {
 	var first error

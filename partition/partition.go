@@ -580,6 +580,15 @@ func (p *Partition) shutdown() {
 	if p.syncTimer != nil {
 		p.syncTimer.Stop()
 	}
+	if p.failed != nil {
+		// No clean stop after a failure: the next start scans and checks
+		// this partition's active segment rather than trust it.
+		p.closeErr = p.failed
+		if err := p.plog.CloseFailed(); err != nil {
+			p.log.Error().Err(err).Msg("close failed")
+		}
+		return
+	}
 	if err := p.plog.Close(); err != nil {
 		p.closeErr = err
 		p.log.Error().Err(err).Msg("close failed")
