@@ -368,3 +368,75 @@ func TestCancelledReadReleasesView(t *testing.T) {
 		t.Errorf("after Close: %d files still open", n)
 	}
 }
+
+// TestRetentionRemoveFailsHalfWay: retention closes the oldest segment and
+// deletes its .log, then fails to delete its .index. The segment leaves the
+// log all the same: reads from the new log start are served.
+func TestRetentionRemoveFailsHalfWay(t *testing.T) {
+	ctx := context.Background()
+	ffs := segment.NewFaultFS()
+	cfg := testConfig()
+	cfg.FS = ffs
+	cfg.RetentionBytes = 3 * 4096
+	var fails atomic.Int32
+	ffs.SetHook(func(op segment.Op, name string) error {
+		if op == segment.OpRemove && strings.HasSuffix(name, "00000000000000000000.index") && fails.Add(1) == 1 {
+			return syscall.EIO
+		}
+		return nil
+	})
+	r, err := Open("/data", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if _, err := r.CreateTopic(ctx, "t", 1); err != nil {
+		t.Fatal(err)
+	}
+	p, _ := r.Partition("t", 0)
+	for i := 0; fails.Load() == 0; i++ {
+		if i == 5000 {
+			t.Fatal("retention never removed the first segment")
+		}
+		if _, _, err := p.Append(ctx, []Record{{Value: value(i)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Offsets asks the actor, so the retention that ran after the last
+	// append (which answered first) has finished.
+	o, err := p.Offsets(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.LogStart == 0 {
+		t.Fatalf("Offsets = %+v: the half-removed segment is still the log's first", o)
+	}
+	if _, err := p.Read(ctx, o.LogStart, 0); err != nil {
+		t.Fatalf("read from the log start after a half-failed removal: %v", err)
+	}
+}
+
+// TestOpenFailureStopsPartitions: when Open fails after it has started the
+// partitions (here, removing the clean-shutdown marker fails), it stops
+// them: no file stays open behind the released data directory.
+func TestOpenFailureStopsPartitions(t *testing.T) {
+	ffs, cfg, r, p := newFaultPartition(t)
+	if _, _, err := p.Append(context.Background(), []Record{{Value: []byte("x")}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ffs.SetHook(func(op segment.Op, name string) error {
+		if op == segment.OpRemove && strings.HasSuffix(name, cleanMarker) {
+			return syscall.EIO
+		}
+		return nil
+	})
+	if _, err := Open("/data", cfg); !errors.Is(err, syscall.EIO) {
+		t.Fatalf("Open = %v, want the marker's EIO", err)
+	}
+	if n := ffs.OpenFiles(); n != 0 {
+		t.Errorf("Open failed, yet %d files are still open", n)
+	}
+}

@@ -219,6 +219,7 @@ func (l *Log) View(offset uint64) (*segment.View, error) {
 // returns how many it deleted. Readers holding views keep reading them.
 func (l *Log) Retain(now time.Time) (int, error) {
 	deleted := 0
+	var removeErr error
 	total := l.Size()
 	for len(l.segs) > 1 {
 		s := l.segs[0]
@@ -234,19 +235,25 @@ func (l *Log) Retain(now time.Time) (int, error) {
 		if !drop {
 			break
 		}
-		if err := s.Remove(); err != nil {
-			return deleted, fmt.Errorf("partition: remove segment %d: %w", s.Base(), classify(err))
-		}
+		// Remove closes the segment whatever else fails, so it leaves the
+		// log either way: a closed segment at the head would fail every
+		// read from the log start. A file it could not delete is found
+		// again, and retained again, at the next start.
+		err := s.Remove()
 		total -= s.Size()
 		l.segs = l.segs[1:]
 		deleted++
-	}
-	if deleted > 0 {
-		if err := l.cfg.FS.SyncDir(l.dir); err != nil {
-			return deleted, fmt.Errorf("partition: sync dir %s: %w", l.dir, classify(err))
+		if err != nil {
+			removeErr = fmt.Errorf("partition: remove segment %d: %w", s.Base(), classify(err))
+			break
 		}
 	}
-	return deleted, nil
+	if deleted > 0 {
+		if err := l.cfg.FS.SyncDir(l.dir); err != nil && removeErr == nil {
+			removeErr = fmt.Errorf("partition: sync dir %s: %w", l.dir, classify(err))
+		}
+	}
+	return deleted, removeErr
 }
 
 // Close syncs and closes every segment.

@@ -179,14 +179,13 @@ func (r *Registry) discover() (map[string]*topic, error) {
 			return nil
 		})
 	}
-	if err := g.Wait(); err != nil {
+	stopAll := func() {
 		for _, t := range topics {
-			for _, p := range t.parts {
-				if p != nil {
-					p.stop()
-				}
-			}
+			r.stopParts(t.parts)
 		}
+	}
+	if err := g.Wait(); err != nil {
+		stopAll()
 		return nil, err
 	}
 	r.recovery.Topics = len(topics)
@@ -194,9 +193,11 @@ func (r *Registry) discover() (map[string]*topic, error) {
 	// From here on a crash must be treated as one.
 	if clean {
 		if err := fsys.Remove(filepath.Join(r.dir, cleanMarker)); err != nil {
+			stopAll()
 			return nil, fmt.Errorf("partition: remove clean-shutdown marker: %w", err)
 		}
 		if err := fsys.SyncDir(r.dir); err != nil {
+			stopAll()
 			return nil, fmt.Errorf("partition: sync data dir: %w", classify(err))
 		}
 	}
