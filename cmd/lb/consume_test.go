@@ -106,6 +106,7 @@ func TestDescribeErrorForPerson(t *testing.T) {
 		{statusErr(14, "broker shutting down"), "broker at 127.0.0.1:1 is unavailable (it may be shutting down; try again): broker shutting down"},
 		{statusErr(3, `topic name "a/b" is invalid`), `the broker refused the request: topic name "a/b" is invalid`},
 		{statusErr(8, "disk full"), "out of resources (disk full or too many open files?): disk full"},
+		{statusErr(8, "grpc: received message larger than max (5242893 vs. 4195328)"), "over the broker's message limit (its --max-record-bytes plus 4 MiB)"},
 		{statusErr(15, "crc mismatch at offset 42"), "the broker found corrupt data: crc mismatch at offset 42"},
 		{statusErr(12, "unknown method"), "does not support this request"},
 		{statusErr(13, "boom"), "broker error (Internal): boom"},

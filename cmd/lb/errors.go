@@ -45,6 +45,10 @@ func describe(err error, e *env) string {
 	case codes.OutOfRange:
 		return msg + " (see each partition's valid offsets with: lb topics describe TOPIC)"
 	case codes.ResourceExhausted:
+		if strings.Contains(msg, "larger than max") {
+			// gRPC's own receive limit, not the broker's disk or descriptors.
+			return "the request is over the broker's message limit (its --max-record-bytes plus 4 MiB): send fewer or smaller records: " + msg
+		}
 		return "the broker is out of resources (disk full or too many open files?): " + msg
 	case codes.DataLoss:
 		return "the broker found corrupt data: " + msg
