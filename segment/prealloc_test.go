@@ -2,7 +2,9 @@ package segment
 
 import (
 	"bytes"
+	"errors"
 	"os"
+	"syscall"
 	"testing"
 )
 
@@ -159,5 +161,34 @@ func TestPreallocateAhead(t *testing.T) {
 	got, err := readAll(t, s, 0, 1<<20)
 	if err != nil || !bytes.Equal(got, l.want(0)) {
 		t.Fatalf("read %d bytes, want %d: %v", len(got), len(l.want(0)), err)
+	}
+}
+
+// TestPreallocateSyncErrorReported: the kernel reports a write-back error
+// to one sync only, so when the sync of preallocated zeros fails, the next
+// Sync fails too rather than vouch for the file.
+func TestPreallocateSyncErrorReported(t *testing.T) {
+	o := Options{IndexIntervalBytes: 200, PreallocateBytes: 4096, MaxBytes: 1 << 20}
+	ffs, dir := faultDir(t)
+	s, l := buildSegment(t, NewFileCache(ffs, 4), dir, 0, o, 1, 1, 40)
+	defer s.Close()
+	for fileSize(t, ffs, s)-s.Size() >= 2048 {
+		if err := s.Append(l.add(t, valueRecs(len(l.records), 1, 40)...)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	ffs.FailSync(1, syscall.EIO) // the zeros' sync
+	s.PreallocateAhead()
+	if got := fileSize(t, ffs, s); got != s.Size()+4096 {
+		t.Fatalf("file is %d bytes with %d of data; want 4096 zeros ahead", got, s.Size())
+	}
+	if err := s.Append(l.add(t, valueRecs(len(l.records), 1, 40)...)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Sync(); !errors.Is(err, syscall.EIO) {
+		t.Fatalf("Sync after the zeros' sync failed = %v, want EIO", err)
 	}
 }

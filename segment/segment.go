@@ -140,6 +140,7 @@ type Segment struct {
 	idx       index
 	idxLoaded bool  // sealed segments load their index on first Locate
 	dirtyTail error // a failed append left bytes past size that could not be cut
+	syncErr   error // a sync of preallocated zeros failed: the next Sync reports it
 
 	hdr [HeaderSize]byte // scratch for Locate
 }
@@ -503,8 +504,12 @@ func (s *Segment) preallocate(f File, need int64) {
 		s.alloc = at
 	}
 	// Make the zeros and the new size durable now, so that the syncs of the
-	// appends into them have only their own data to flush.
-	_ = f.Sync()
+	// appends into them have only their own data to flush. The kernel reports
+	// a write-back error to one sync only: keep it for the next Sync, which
+	// must not vouch for this file after it.
+	if err := f.Sync(); err != nil && s.syncErr == nil {
+		s.syncErr = err
+	}
 }
 
 // PreallocateAhead tops up the zeros ahead of the data to PreallocateBytes
@@ -558,6 +563,9 @@ func (s *Segment) Sync() error {
 	}
 	err = f.Sync()
 	s.log.release()
+	if err == nil {
+		err = s.syncErr
+	}
 	if err != nil {
 		return fmt.Errorf("segment: sync %s: %w", s.logPath, err)
 	}
