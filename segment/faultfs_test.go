@@ -409,6 +409,31 @@ func TestAppendEIO(t *testing.T) {
 	}
 }
 
+// TestSealCutsFailedAppend: an append failed and its bytes could not be cut;
+// Seal cuts them before the segment becomes read-only, so a sealed file is
+// exactly its data (what a sealed open takes its size from).
+func TestSealCutsFailedAppend(t *testing.T) {
+	ffs, _, dir, s, l := faultSegment(t)
+	defer s.Close()
+	ffs.FailWrite(1, syscall.EIO) // half the bytes land
+	ffs.SetHook(func(op Op, _ string) error {
+		if op == OpTruncate {
+			return syscall.EIO
+		}
+		return nil
+	})
+	if err := s.Append(frameOf(t, s.Next(), valueRecs(len(l.records), 5, 100)...)); !errors.Is(err, syscall.EIO) {
+		t.Fatalf("Append: %v", err)
+	}
+	ffs.SetHook(nil)
+	if err := s.Seal(); err != nil {
+		t.Fatal(err)
+	}
+	if got := int64(len(readFS(t, ffs, dir+"/"+LogName(100)))); got != s.Size() {
+		t.Fatalf("sealed file is %d bytes, its data %d", got, s.Size())
+	}
+}
+
 func TestSyncEIO(t *testing.T) {
 	ffs, _, dir, s, l := faultSegment(t)
 	defer s.Close()

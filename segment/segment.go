@@ -530,9 +530,10 @@ func (s *Segment) PreallocateAhead() {
 	s.preallocate(f, s.size)
 }
 
-// cutPreallocated truncates the zeros past the data.
+// cutPreallocated truncates the zeros, or the bytes of a failed append
+// (dirtyTail), past the data.
 func (s *Segment) cutPreallocated() error {
-	if s.alloc <= s.size {
+	if s.alloc <= s.size && s.dirtyTail == nil {
 		return nil
 	}
 	f, err := s.log.acquire()
@@ -544,6 +545,7 @@ func (s *Segment) cutPreallocated() error {
 		return err
 	}
 	s.alloc = s.size
+	s.dirtyTail = nil
 	return nil
 }
 
