@@ -185,6 +185,12 @@ func (g *group) handleBatch(batch []request) {
 			m.end(fmt.Errorf("%w: member %q of group %q", ErrReplaced, m.id, g.name))
 		}
 		for _, r := range b.joins {
+			if g.members[r.m.id] != r.m {
+				// A later join of this batch with the same ID replaced it
+				// before it was ever assigned anything.
+				r.reply <- fmt.Errorf("%w: member %q of group %q", ErrReplaced, r.m.id, g.name)
+				continue
+			}
 			r.reply <- nil
 		}
 		for _, r := range b.commits {

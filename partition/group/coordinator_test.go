@@ -564,3 +564,77 @@ func TestRegistryIgnoresGroupsDir(t *testing.T) {
 		t.Errorf("Fetch beside a live registry = %v, %v", got, err)
 	}
 }
+
+// gateTopics is a topic list whose Topics blocks while gate is set, so that
+// a test can hold the group's actor inside a request.
+type gateTopics struct {
+	*fakeTopics
+	entered chan struct{}
+	gate    chan struct{}
+}
+
+func (g *gateTopics) Topics() []partition.TopicInfo {
+	if g.gate != nil {
+		select {
+		case g.entered <- struct{}{}:
+			<-g.gate
+		default:
+		}
+	}
+	return g.fakeTopics.Topics()
+}
+
+// TestSameIDJoinsInOneBatch: two joins with one member ID handled in the
+// same batch: the later one is the member; the earlier one is told it was
+// replaced, not that it joined with no assignment.
+func TestSameIDJoinsInOneBatch(t *testing.T) {
+	gt := &gateTopics{fakeTopics: newTopics("t", 2), entered: make(chan struct{}), gate: make(chan struct{})}
+	c := open(t, t.TempDir(), gt, nil)
+	// Hold the actor inside another member's join while the two queue.
+	first := make(chan error, 1)
+	go func() { _, err := c.Join(context.Background(), "g", "t", "y"); first <- err }()
+	<-gt.entered
+	gt.entered = nil // nil channel: later Topics calls pass the select's default
+	type result struct {
+		m   *Member
+		err error
+	}
+	results := make(chan result, 2)
+	for range 2 {
+		go func() {
+			m, err := c.Join(context.Background(), "g", "t", "x")
+			results <- result{m, err}
+		}()
+	}
+	g, err := c.group("g", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(waitTimeout)
+	for len(g.reqc) < 2 {
+		if time.Now().After(deadline) {
+			t.Fatal("the two joins never queued")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	close(gt.gate)
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	joined := 0
+	for range 2 {
+		r := <-results
+		switch {
+		case r.err == nil:
+			joined++
+			if a := r.m.Assignment(); a.Generation == 0 {
+				t.Errorf("a join that succeeded has no assignment: %+v", a)
+			}
+		case !errors.Is(r.err, ErrReplaced):
+			t.Errorf("the replaced join: %v, want ErrReplaced", r.err)
+		}
+	}
+	if joined != 1 {
+		t.Errorf("%d of the two same-ID joins succeeded, want 1", joined)
+	}
+}

@@ -42,7 +42,12 @@ func newMember(id string, g *group) *Member {
 func (m *Member) ID() string { return m.id }
 
 // Assignment is the newest assignment; after Join it is never the zero value.
-func (m *Member) Assignment() Assignment { return *m.latest.Load() }
+func (m *Member) Assignment() Assignment {
+	if a := m.latest.Load(); a != nil {
+		return *a
+	}
+	return Assignment{} // not assigned yet: never after a successful Join
+}
 
 // Changed receives after one or more new assignments since the last receive.
 func (m *Member) Changed() <-chan struct{} { return m.sig.C() }
