@@ -183,6 +183,21 @@ func (c *Coordinator) group(name string, create bool) (*group, error) {
 	return g, nil
 }
 
+// newGroup is group(name, true), except that a group not yet made is made
+// only if check passes: a request its actor would refuse must not leave a
+// group behind (an actor for good, which garbage requests could multiply).
+// The actor checks again, since topics change.
+func (c *Coordinator) newGroup(name string, check func() error) (*group, error) {
+	g, err := c.group(name, false)
+	if err != nil || g != nil {
+		return g, err
+	}
+	if err := check(); err != nil {
+		return nil, err
+	}
+	return c.group(name, true)
+}
+
 // partitions is the partition count of topic; ok is false when it does not
 // exist. It may run on any group's actor: Topics must not block.
 func (c *Coordinator) partitions(topic string) (n uint32, ok bool) {
@@ -211,7 +226,12 @@ func (c *Coordinator) Join(ctx context.Context, group, topic, memberID string) (
 	} else if err := validateName("member ID", memberID); err != nil {
 		return nil, err
 	}
-	g, err := c.group(group, true)
+	g, err := c.newGroup(group, func() error {
+		if _, ok := c.partitions(topic); !ok {
+			return fmt.Errorf("%w: %q (group %q)", ErrUnknownTopic, topic, group)
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -240,7 +260,22 @@ func (c *Coordinator) Commit(ctx context.Context, group, topic string, generatio
 	if err := validateName("topic", topic); err != nil {
 		return err
 	}
-	g, err := c.group(group, true)
+	g, err := c.newGroup(group, func() error {
+		if generation != 0 {
+			return fmt.Errorf("%w: commit for %q carries generation %d; group %q has never had a member",
+				ErrStaleGeneration, topic, generation, group)
+		}
+		n, ok := c.partitions(topic)
+		if !ok {
+			return fmt.Errorf("%w: %q (group %q)", ErrUnknownTopic, topic, group)
+		}
+		for _, po := range offsets {
+			if po.Partition >= n {
+				return fmt.Errorf("%w: partition %d of %q, which has %d", ErrUnknownPartition, po.Partition, topic, n)
+			}
+		}
+		return nil
+	})
 	if err != nil {
 		return err
 	}

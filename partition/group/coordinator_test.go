@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -565,21 +566,20 @@ func TestRegistryIgnoresGroupsDir(t *testing.T) {
 	}
 }
 
-// gateTopics is a topic list whose Topics blocks while gate is set, so that
-// a test can hold the group's actor inside a request.
+// gateTopics is a topic list whose blockAt-th Topics call blocks until gate
+// closes, so that a test can hold the group's actor inside a request.
 type gateTopics struct {
 	*fakeTopics
+	calls   atomic.Int32
+	blockAt int32
 	entered chan struct{}
 	gate    chan struct{}
 }
 
 func (g *gateTopics) Topics() []partition.TopicInfo {
-	if g.gate != nil {
-		select {
-		case g.entered <- struct{}{}:
-			<-g.gate
-		default:
-		}
+	if g.calls.Add(1) == g.blockAt {
+		close(g.entered)
+		<-g.gate
 	}
 	return g.fakeTopics.Topics()
 }
@@ -588,13 +588,14 @@ func (g *gateTopics) Topics() []partition.TopicInfo {
 // same batch: the later one is the member; the earlier one is told it was
 // replaced, not that it joined with no assignment.
 func TestSameIDJoinsInOneBatch(t *testing.T) {
-	gt := &gateTopics{fakeTopics: newTopics("t", 2), entered: make(chan struct{}), gate: make(chan struct{})}
+	// Call 1 is Join's check before it makes the group; call 2 is the
+	// actor's, inside member y's join: the actor waits there while x's two
+	// joins queue.
+	gt := &gateTopics{fakeTopics: newTopics("t", 2), blockAt: 2, entered: make(chan struct{}), gate: make(chan struct{})}
 	c := open(t, t.TempDir(), gt, nil)
-	// Hold the actor inside another member's join while the two queue.
 	first := make(chan error, 1)
 	go func() { _, err := c.Join(context.Background(), "g", "t", "y"); first <- err }()
 	<-gt.entered
-	gt.entered = nil // nil channel: later Topics calls pass the select's default
 	type result struct {
 		m   *Member
 		err error
@@ -636,5 +637,39 @@ func TestSameIDJoinsInOneBatch(t *testing.T) {
 	}
 	if joined != 1 {
 		t.Errorf("%d of the two same-ID joins succeeded, want 1", joined)
+	}
+}
+
+// TestRefusedRequestsMakeNoGroup: joins and commits refused for their
+// topic, partition or generation leave no group behind (each would be an
+// actor for good, and garbage requests could make them without bound).
+func TestRefusedRequestsMakeNoGroup(t *testing.T) {
+	c := open(t, t.TempDir(), newTopics("t", 2), nil)
+	ctx := context.Background()
+	if _, err := c.Join(ctx, "j", "nope", "m"); !errors.Is(err, ErrUnknownTopic) {
+		t.Errorf("join of an unknown topic: %v", err)
+	}
+	if err := c.Commit(ctx, "c1", "nope", 0, []PartitionOffset{{Partition: 0, Offset: 1}}); !errors.Is(err, ErrUnknownTopic) {
+		t.Errorf("commit to an unknown topic: %v", err)
+	}
+	if err := c.Commit(ctx, "c2", "t", 0, []PartitionOffset{{Partition: 2, Offset: 1}}); !errors.Is(err, ErrUnknownPartition) {
+		t.Errorf("commit to a partition past the topic's: %v", err)
+	}
+	if err := c.Commit(ctx, "c3", "t", 7, []PartitionOffset{{Partition: 0, Offset: 1}}); !errors.Is(err, ErrStaleGeneration) {
+		t.Errorf("commit with a generation to a group never joined: %v", err)
+	}
+	infos, err := c.List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(infos) != 0 {
+		t.Errorf("refused requests left %d groups: %+v", len(infos), infos)
+	}
+	// A good commit still makes its group.
+	if err := c.Commit(ctx, "ok", "t", 0, []PartitionOffset{{Partition: 1, Offset: 5}}); err != nil {
+		t.Fatal(err)
+	}
+	if infos, _ := c.List(ctx); len(infos) != 1 || infos[0].Group != "ok" {
+		t.Errorf("after a good commit: %+v", infos)
 	}
 }
