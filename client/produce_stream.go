@@ -49,19 +49,28 @@ func (s *produceSender) sendOnce(req *pb.ProduceRequest) (resp *pb.ProduceRespon
 		resp, err = s.sendUnary(req)
 		return resp, false, err
 	}
+	// A request unanswered within the timeout ends its stream, as a unary
+	// call's deadline would end the call.
+	var timer *time.Timer
 	fresh := s.stream == nil
 	if fresh {
 		ctx, cancel := context.WithCancel(s.ctx)
+		// The timeout covers opening the stream too: while its connection
+		// is still connecting, ProduceStream waits for it.
+		timer = time.AfterFunc(s.timeout, cancel)
 		stream, err := s.broker.ProduceStream(ctx)
 		if err != nil {
+			expired := !timer.Stop()
 			cancel()
+			if expired && s.ctx.Err() == nil {
+				err = status.Errorf(codes.DeadlineExceeded, "client: no produce stream opened within %s: %v", s.timeout, err)
+			}
 			return nil, false, err
 		}
 		s.stream, s.cancel = stream, cancel
+	} else {
+		timer = time.AfterFunc(s.timeout, s.cancel)
 	}
-	// A request unanswered within the timeout ends its stream, as a unary
-	// call's deadline would end the call.
-	timer := time.AfterFunc(s.timeout, s.cancel)
 	err = s.stream.Send(req)
 	ended := errors.Is(err, io.EOF) // the stream was over before this request
 	if err == nil || ended {

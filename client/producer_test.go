@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"sync"
 	"testing"
 	"time"
@@ -516,4 +517,72 @@ func TestProducerStream(t *testing.T) {
 			t.Errorf("%d streams served, want 2 (a new one after the timeout)", got)
 		}
 	})
+}
+
+// TestProducerTimeoutCoversStreamOpen: RequestTimeout bounds a request
+// whose stream cannot be opened (a listener that accepts and never speaks
+// HTTP/2 keeps the connection connecting for gRPC's whole connect timeout).
+func TestProducerTimeoutCoversStreamOpen(t *testing.T) {
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var conns []net.Conn
+	var mu sync.Mutex
+	accepted := make(chan struct{})
+	go func() {
+		defer close(accepted)
+		for {
+			c, err := lis.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	defer func() {
+		lis.Close()
+		<-accepted
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+	}()
+	c, err := Dial(context.Background(), lis.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	p := newProducer(t, c, "t", ProducerOptions{Partitions: 1, RequestTimeout: 200 * time.Millisecond})
+	f := mustSend(t, p, rec("", "v"))
+	// Well under gRPC's connect timeout (20 s), far above RequestTimeout.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err = f.Wait(ctx)
+	if ctx.Err() != nil {
+		t.Fatalf("the record is still pending 5 s after a 200 ms RequestTimeout")
+	}
+	if status.Code(err) != codes.DeadlineExceeded {
+		t.Errorf("record error %v, want DeadlineExceeded", err)
+	}
+}
+
+// TestProducerFlushWithFullBuffer: with MaxBufferedBytes below one batch, a
+// full buffer stops the worker reading Flush's request; the batch goes out
+// at once rather than after Linger.
+func TestProducerFlushWithFullBuffer(t *testing.T) {
+	fb := fakebroker.Start(t)
+	fb.CreateTopic("t", 1)
+	p := newProducer(t, dialFake(t, fb), "t", ProducerOptions{Partitions: 1, Linger: time.Minute, MaxBufferedBytes: 100})
+	f := mustSend(t, p, rec("", string(make([]byte, 200))))
+	// Far below Linger: before the fix Flush waited the minute out.
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := p.Flush(ctx); err != nil {
+		t.Fatalf("Flush with the buffer full: %v (Linger 1m)", err)
+	}
+	wait(t, f)
 }

@@ -120,7 +120,10 @@ func (w *partWorker) abort() {
 
 func (w *partWorker) ready(head *batch) bool {
 	o := w.p.opts
-	if len(w.queue) > 1 || head.size >= o.MaxBatchBytes || head.seq <= w.forceSeq || w.stopping || o.Linger == 0 {
+	// A full buffer stops reading the mailbox, where Flush and Close wait
+	// too: no record can join head, so lingering would only hold them up.
+	if len(w.queue) > 1 || head.size >= o.MaxBatchBytes || head.seq <= w.forceSeq || w.stopping || o.Linger == 0 ||
+		w.buffered >= o.MaxBufferedBytes {
 		return true
 	}
 	wait := time.Until(head.created.Add(o.Linger))
