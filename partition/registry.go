@@ -27,6 +27,9 @@ const cleanMarker = ".clean-shutdown"
 // discovery passes over it quietly.
 const GroupsDir = "__groups"
 
+// maxFileName is the longest file name Linux file systems take (NAME_MAX).
+const maxFileName = 255
+
 // trashDir holds partition directories of topics being deleted; start-up
 // empties it. No topic's directory can be named so: it has no "-<n>" suffix.
 const trashDir = ".trash"
@@ -260,6 +263,10 @@ func (r *Registry) CreateTopic(ctx context.Context, name string, partitions uint
 	if partitions == 0 || partitions > r.cfg.MaxPartitions {
 		return TopicInfo{}, fmt.Errorf("%w: %d for topic %q; want 1 to %d", ErrInvalidPartitions, partitions, name, r.cfg.MaxPartitions)
 	}
+	if dir := filepath.Base(partitionDir(r.dir, name, partitions-1)); len(dir) > maxFileName {
+		return TopicInfo{}, fmt.Errorf("%w: %d for topic %q: its directory name %s... would be %d bytes, over the file system's %d",
+			ErrInvalidPartitions, partitions, name, dir[:16], len(dir), maxFileName)
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed {
@@ -343,7 +350,10 @@ func (r *Registry) DeleteTopic(ctx context.Context, name string) error {
 	var dirs []string
 	for p := range t.parts {
 		from := partitionDir(r.dir, name, uint32(p))
-		to := filepath.Join(trash, fmt.Sprintf("%d-%s-%d", stamp, name, p))
+		// The stamp and partition make the name unique; a topic name of up
+		// to 249 bytes would not fit a file name's 255 with them, so only its
+		// start is kept, for whoever looks inside.
+		to := filepath.Join(trash, fmt.Sprintf("%d-%d-%.64s", stamp, p, name))
 		if err := fsys.Rename(from, to); err != nil {
 			return fmt.Errorf("partition: delete topic %q: %w", name, classify(err))
 		}

@@ -160,3 +160,41 @@ func TestRegistryRediscoversAndLocks(t *testing.T) {
 		t.Errorf("Offsets = %+v, want next 0 and 1", offs)
 	}
 }
+
+// TestLongTopicName: a topic name of the longest valid length (249) works on
+// a real file system: create, append, reopen, delete, and its partition
+// directories stay within NAME_MAX; a partition count whose directory name
+// would not fit is refused up front.
+func TestLongTopicName(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	cfg := testConfig()
+	cfg.MaxPartitions = 1 << 20
+	name := strings.Repeat("a", 249)
+	r := openTest(t, dir, cfg)
+	if _, err := r.CreateTopic(ctx, name, 3); err != nil {
+		t.Fatalf("create: %v", err)
+	}
+	p, _ := r.Partition(name, 2)
+	if _, _, err := p.Append(ctx, []Record{{Value: []byte("x")}}); err != nil {
+		t.Fatalf("append: %v", err)
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r = openTest(t, dir, cfg)
+	defer r.Close()
+	p, err := r.Partition(name, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := readAll(t, p, 0, 0); len(got) != 1 {
+		t.Fatalf("after reopen read %d records, want 1", len(got))
+	}
+	if err := r.DeleteTopic(ctx, name); err != nil {
+		t.Fatalf("delete: %v", err)
+	}
+	if _, err := r.CreateTopic(ctx, name, 100_001); !errors.Is(err, ErrInvalidPartitions) {
+		t.Errorf("100,001 partitions of a 249-byte name: %v, want ErrInvalidPartitions", err)
+	}
+}
