@@ -166,7 +166,7 @@ func (g *group) handleBatch(batch []request) {
 	var err error
 	if b.changed || g.staged != nil || next.topic != g.cur.topic || g.unsynced {
 		next.offsets = g.mergedOffsets()
-		err = writeFileAtomic(g.c.cfg.FS, g.c.dir, g.name+fileSuffix, encodeState(&next))
+		err = writeFileAtomic(g.c.cfg.FS, g.c.dir, fileName(g.name), encodeState(&next))
 	}
 	if err != nil {
 		g.log.Error().Err(err).Msg("writing group offsets failed; refusing this batch's joins and commits")

@@ -129,21 +129,31 @@ func Open(dataDir string, cfg Config) (*Coordinator, error) {
 // load starts the actor of one group file. A damaged file does not stop the
 // broker: that group alone refuses work, saying which file to look at.
 func (c *Coordinator) load(path, name string) {
-	if validateName("group", name) != nil {
+	hashed := strings.HasPrefix(name, hashedPrefix)
+	if !hashed && validateName("group", name) != nil {
 		c.log.Warn().Str("file", path).Msg("ignoring offsets file whose name is no group name")
 		return
 	}
 	var broken error
 	data, err := readFile(c.cfg.FS, path)
-	st := &state{group: name}
+	var s *state
 	if err == nil {
-		var s *state
-		if s, err = decodeState(data); err == nil && s.group != name {
-			err = fmt.Errorf("%w: it names group %q", ErrCorrupt, s.group)
+		s, err = decodeState(data)
+	}
+	if hashed {
+		// A long name's file is named by its hash: the name is inside.
+		if err != nil || fileName(s.group) != filepath.Base(path) {
+			c.log.Error().Err(err).Str("file", path).Msg("ignoring offsets file of a long group name: unreadable, or not that group's (move it away)")
+			return
 		}
-		if err == nil {
-			st = s
-		}
+		name = s.group
+	}
+	st := &state{group: name}
+	if err == nil && s.group != name {
+		err = fmt.Errorf("%w: it names group %q", ErrCorrupt, s.group)
+	}
+	if err == nil {
+		st = s
 	}
 	if err != nil {
 		broken = fmt.Errorf("group %q: offsets file %s unusable (move it away to reset the group): %w", name, path, err)

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -671,5 +672,42 @@ func TestRefusedRequestsMakeNoGroup(t *testing.T) {
 	}
 	if infos, _ := c.List(ctx); len(infos) != 1 || infos[0].Group != "ok" {
 		t.Errorf("after a good commit: %+v", infos)
+	}
+}
+
+// TestLongGroupName: group names of the longest valid length (249, past
+// what a file name with its suffixes can hold) commit, join and survive a
+// restart on a real file system, and list under their own name.
+func TestLongGroupName(t *testing.T) {
+	dir := t.TempDir()
+	topics := newTopics("t", 2)
+	ctx := context.Background()
+	long := strings.Repeat("g", 249)
+	short := strings.Repeat("s", 243) // the longest kept as <name>.offsets
+	c := open(t, dir, topics, nil)
+	for i, name := range []string{long, short} {
+		if err := c.Commit(ctx, name, "t", 0, []PartitionOffset{{Partition: 1, Offset: uint64(10 + i)}}); err != nil {
+			t.Fatalf("commit for a %d-byte group name: %v", len(name), err)
+		}
+		m := join(t, c, name, "t", "m")
+		m.Leave()
+	}
+	c.Close()
+	c = open(t, dir, topics, nil)
+	for i, name := range []string{long, short} {
+		got, err := c.Fetch(ctx, name, "t")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := []PartitionOffset{{1, uint64(10 + i)}}; !reflect.DeepEqual(got, want) {
+			t.Errorf("after restart, a %d-byte group name's offsets: %v, want %v", len(name), got, want)
+		}
+	}
+	infos, err := c.List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(infos) != 2 || infos[0].Group != long || infos[1].Group != short {
+		t.Errorf("List after restart: %d groups, want the two by name", len(infos))
 	}
 }

@@ -2,6 +2,8 @@ package group
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"hash/crc32"
 	"os"
@@ -32,7 +34,22 @@ const (
 	fileMagic  = "logbroker-group 1"
 	fileSuffix = ".offsets"
 	tmpSuffix  = ".tmp"
+	// hashedPrefix starts the file name of a group whose own name is too
+	// long for a file name with the suffixes; no group name has a '~'.
+	hashedPrefix = "~"
+	maxFileName  = 255 // NAME_MAX
 )
+
+// fileName is the name of a group's offsets file: <group>.offsets, or, when
+// that and its temp file's name would pass NAME_MAX (names over 243 bytes),
+// ~<hex SHA-256 of the name>.offsets. Either way the file holds the name.
+func fileName(group string) string {
+	if len(group)+len(fileSuffix)+len(tmpSuffix) <= maxFileName {
+		return group + fileSuffix
+	}
+	sum := sha256.Sum256([]byte(group))
+	return hashedPrefix + hex.EncodeToString(sum[:]) + fileSuffix
+}
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
