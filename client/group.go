@@ -45,7 +45,8 @@ type GroupOptions struct {
 	OnAssign func(GroupAssignment)
 	// AfterBatch, when set, runs after the entries of each batch from the
 	// broker were handled (e.g. to flush output); an error stops
-	// ConsumeGroup like a handler error.
+	// ConsumeGroup like a handler error. With it set, a batch's entries
+	// count as handled, and may be committed, only once it returns nil.
 	AfterBatch func() error
 	// OnCommit, when set, runs after each commit the broker acknowledged.
 	OnCommit func(generation uint64, offsets []*pb.PartitionOffset)
@@ -219,15 +220,25 @@ func (gc *groupConsumer) session(ctx context.Context) (joined bool, err error) {
 			if gc.fetchers[b.f.partition] != b.f {
 				continue // from a partition revoked meanwhile
 			}
+			// With AfterBatch, an entry is handled only once it returns
+			// (output flushed, say): a failure before that commits none of
+			// the batch, so its entries are delivered again.
+			var next uint64
 			for _, e := range b.entries {
 				if err := gc.h(b.f.partition, e); err != nil {
 					return joined, handlerError{err}
 				}
-				gc.progress[b.f.partition] = e.GetOffset() + 1
+				next = e.GetOffset() + 1
+				if gc.opts.AfterBatch == nil {
+					gc.progress[b.f.partition] = next
+				}
 			}
 			if gc.opts.AfterBatch != nil {
 				if err := gc.opts.AfterBatch(); err != nil {
 					return joined, handlerError{err}
+				}
+				if len(b.entries) > 0 {
+					gc.progress[b.f.partition] = next
 				}
 			}
 		case fe := <-gc.errc:

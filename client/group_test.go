@@ -510,3 +510,30 @@ func TestGroupHandlerErrorStops(t *testing.T) {
 		t.Errorf("committed %v, want offset 3 (entries 0-2 handled)", resp.GetOffsets())
 	}
 }
+
+// TestGroupAfterBatchErrorCommitsNothingOfTheBatch: when AfterBatch fails
+// (lb consume --group could not flush its output), the batch's entries were
+// not really handled: the commit on the way out does not cover them.
+func TestGroupAfterBatchErrorCommitsNothingOfTheBatch(t *testing.T) {
+	addr := startBroker(t)
+	c := dialBroker(t, addr)
+	if _, err := c.CreateTopic(testCtx(t), "t", 1); err != nil {
+		t.Fatal(err)
+	}
+	produceN(t, c, "t", 0, 5)
+	broken := errors.New("broken pipe")
+	opts := GroupOptions{CommitInterval: time.Hour, AfterBatch: func() error { return broken }}
+	err := c.ConsumeGroup(testCtx(t), "g", "t", opts, func(uint32, *pb.LogEntry) error { return nil })
+	if !errors.Is(err, broken) {
+		t.Fatalf("ConsumeGroup = %v, want the AfterBatch error", err)
+	}
+	resp, err := c.Broker().FetchOffsets(testCtx(t), &pb.FetchOffsetsRequest{Group: "g", Topic: "t"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range resp.GetOffsets() {
+		if o.GetOffset() != 0 {
+			t.Errorf("committed offset %d of partition %d after the batch's AfterBatch failed, want nothing", o.GetOffset(), o.GetPartition())
+		}
+	}
+}
