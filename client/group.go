@@ -59,7 +59,7 @@ type GroupAssignment struct {
 	MemberID   string
 	Generation uint64
 	Partitions []uint32          // owned now, ascending
-	Revoked    []uint32          // owned before, not any more
+	Revoked    []uint32          // owned before and stopped: not owned any more, or restarted (in Start) after a generation this member missed
 	Start      map[uint32]uint64 // for each added partition, the offset it starts at
 }
 
@@ -292,8 +292,9 @@ func (gc *groupConsumer) adopt(a *pb.GroupAssignment) {
 	for _, p := range a.GetPartitions() {
 		owned[p] = true
 	}
+	skipped := gc.skipped(a)
 	for p := range gc.progress {
-		if !owned[p] {
+		if !owned[p] || skipped {
 			delete(gc.progress, p)
 			delete(gc.committed, p)
 		}
@@ -311,8 +312,9 @@ func (gc *groupConsumer) rebalance(ctx context.Context, a *pb.GroupAssignment) e
 		owned[p] = true
 	}
 	ga := GroupAssignment{MemberID: a.GetMemberId(), Generation: a.GetGeneration(), Partitions: slices.Sorted(maps.Keys(owned)), Start: map[uint32]uint64{}}
+	skipped := gc.skipped(a)
 	for p, f := range gc.fetchers {
-		if !owned[p] {
+		if !owned[p] || skipped {
 			gc.stop(f)
 			delete(gc.progress, p)
 			delete(gc.committed, p)
@@ -346,6 +348,15 @@ func (gc *groupConsumer) rebalance(ctx context.Context, a *pb.GroupAssignment) e
 		gc.opts.OnAssign(ga)
 	}
 	return nil
+}
+
+// skipped reports that a generation came between the member's last
+// assignment and a (the broker sends only the newest). A partition held in
+// both may have been another member's meanwhile, with commits past this
+// member's progress: such partitions restart from the group's committed
+// offsets, and their progress here is never committed.
+func (gc *groupConsumer) skipped(a *pb.GroupAssignment) bool {
+	return gc.gen != 0 && a.GetGeneration() > gc.gen+1
 }
 
 // startOffsets is the committed offset of each partition, or its log start

@@ -537,3 +537,46 @@ func TestGroupAfterBatchErrorCommitsNothingOfTheBatch(t *testing.T) {
 		}
 	}
 }
+
+// TestGroupSkippedGenerationRestartsPartitions: the broker sends a member
+// only its newest assignment, so a member can go from generation G to G+2
+// without seeing G+1, in which another member may have owned and committed
+// its partition. The member then restarts the partition from the group's
+// committed offset rather than keep reading (and later commit) from its own.
+func TestGroupSkippedGenerationRestartsPartitions(t *testing.T) {
+	addr := startBroker(t)
+	c := dialBroker(t, addr)
+	if _, err := c.CreateTopic(testCtx(t), "t", 1); err != nil {
+		t.Fatal(err)
+	}
+	produceN(t, c, "t", 0, 10)
+	var starts []map[uint32]uint64
+	gc := &groupConsumer{
+		c: c, group: "g", topic: "t", h: func(uint32, *pb.LogEntry) error { return nil },
+		opts:     GroupOptions{OnAssign: func(a GroupAssignment) { starts = append(starts, a.Start) }},
+		fetchers: map[uint32]*fetcher{},
+		batchc:   make(chan fetchedBatch, 100),
+		errc:     make(chan fetchError, 100),
+	}
+	gc.committed, gc.progress = map[uint32]uint64{}, map[uint32]uint64{}
+	defer gc.stopAll()
+	ctx := testCtx(t)
+	if err := gc.rebalance(ctx, &pb.GroupAssignment{MemberId: "a", Generation: 1, Partitions: []uint32{0}}); err != nil {
+		t.Fatal(err)
+	}
+	gc.progress[0] = 3 // handled 0-2 in generation 1
+	// Generation 2 (unseen): another member owned partition 0 and got to 8.
+	if _, err := c.Broker().CommitOffsets(ctx, &pb.CommitOffsetsRequest{Group: "g", Topic: "t",
+		Offsets: []*pb.PartitionOffset{{Partition: 0, Offset: 8}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := gc.rebalance(ctx, &pb.GroupAssignment{MemberId: "a", Generation: 3, Partitions: []uint32{0}}); err != nil {
+		t.Fatal(err)
+	}
+	if len(starts) != 2 || starts[1][0] != 8 {
+		t.Fatalf("after generation 1 -> 3 the member's starts are %v; want partition 0 restarted at the committed 8", starts)
+	}
+	if gc.progress[0] != 8 {
+		t.Errorf("progress %d after the restart, want 8", gc.progress[0])
+	}
+}
