@@ -56,8 +56,13 @@ const (
 	DefaultMaxOpenFiles       = 1024
 	DefaultReadBytes          = 1 << 20
 	DefaultRetentionCheck     = time.Minute
-	// MaxSegmentBytes keeps positions within the index's 32 bits.
+	// MinSegmentBytes and MaxSegmentBytes bound SegmentBytes; the maximum
+	// keeps positions within the index's 32 bits.
+	MinSegmentBytes = 1024
 	MaxSegmentBytes = 1 << 30
+	// MaxRecordBytesLimit bounds MaxRecordBytes: frames get four times a
+	// record's size of headroom and may not pass segment.MaxFrameBytes.
+	MaxRecordBytesLimit = segment.MaxFrameBytes / 4
 )
 
 // Config is the storage configuration shared by every partition.
@@ -81,8 +86,8 @@ func (c Config) withDefaults() (Config, error) {
 	if c.SegmentBytes == 0 {
 		c.SegmentBytes = DefaultSegmentBytes
 	}
-	if c.SegmentBytes < 1024 || c.SegmentBytes > MaxSegmentBytes {
-		return c, fmt.Errorf("partition: segment bytes %d out of range [1024, %d]", c.SegmentBytes, MaxSegmentBytes)
+	if c.SegmentBytes < MinSegmentBytes || c.SegmentBytes > MaxSegmentBytes {
+		return c, fmt.Errorf("partition: segment bytes %d out of range [%d, %d]", c.SegmentBytes, MinSegmentBytes, MaxSegmentBytes)
 	}
 	if c.IndexIntervalBytes <= 0 {
 		c.IndexIntervalBytes = DefaultIndexIntervalBytes

@@ -113,16 +113,16 @@ func (c config) check() error {
 		return usagef("--addr is empty")
 	case c.dataDir == "":
 		return usagef("--data-dir is empty")
-	case c.segmentBytes <= 0:
-		return usagef("--segment-bytes %d must be positive", c.segmentBytes)
+	case c.segmentBytes < partition.MinSegmentBytes || c.segmentBytes > partition.MaxSegmentBytes:
+		return usagef("--segment-bytes %d must be %d to %d", c.segmentBytes, partition.MinSegmentBytes, partition.MaxSegmentBytes)
 	case c.fsyncInterval <= 0:
 		return usagef("--fsync-interval %s must be positive", c.fsyncInterval)
 	case c.retentionBytes < 0:
 		return usagef("--retention-bytes %d must not be negative", c.retentionBytes)
 	case c.retentionMs < 0 || c.retentionMs > math.MaxInt64/int64(time.Millisecond):
 		return usagef("--retention-ms %d out of range", c.retentionMs)
-	case c.maxRecordBytes <= 0:
-		return usagef("--max-record-bytes %d must be positive", c.maxRecordBytes)
+	case c.maxRecordBytes <= 0 || c.maxRecordBytes > partition.MaxRecordBytesLimit:
+		return usagef("--max-record-bytes %d must be 1 to %d", c.maxRecordBytes, partition.MaxRecordBytesLimit)
 	case c.maxPartitions == 0 || c.maxPartitions > math.MaxUint32:
 		return usagef("--max-partitions %d must be 1 to %d", c.maxPartitions, uint32(math.MaxUint32))
 	case c.shutdownTimeout <= 0:
@@ -130,10 +130,27 @@ func (c config) check() error {
 	case c.maxOpenFiles < 0:
 		return usagef("--max-open-files %d must not be negative", c.maxOpenFiles)
 	}
+	if err := checkHostPort(c.addr); err != nil {
+		return usagef("--addr %q: %v", c.addr, err)
+	}
 	if c.metricsAddr != "" {
-		if _, _, err := net.SplitHostPort(c.metricsAddr); err != nil {
-			return usagef("--metrics-addr %q: want host:port", c.metricsAddr)
+		if err := checkHostPort(c.metricsAddr); err != nil {
+			return usagef("--metrics-addr %q: %v", c.metricsAddr, err)
 		}
+	}
+	return nil
+}
+
+// checkHostPort refuses a listen address that net.Listen would refuse for
+// its form, so that it is a usage error (exit 2) before anything starts.
+func checkHostPort(addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return errors.New("want host:port")
+	}
+	// A number, or a service name as net.Listen takes it ("http").
+	if _, err := net.LookupPort("tcp", port); err != nil {
+		return errors.New("want a port number from 0 to 65535 or a service name")
 	}
 	return nil
 }
@@ -197,13 +214,15 @@ type levelFlag zerolog.Level
 func (l *levelFlag) String() string { return zerolog.Level(*l).String() }
 
 func (l *levelFlag) Set(s string) error {
-	switch lv, err := zerolog.ParseLevel(s); {
-	case err != nil, s == "":
-		return errors.New("want debug, info, warn or error")
-	default:
+	// zerolog.ParseLevel takes more ("disabled", numbers), some of which
+	// would silence errors too.
+	switch s {
+	case "debug", "info", "warn", "error":
+		lv, _ := zerolog.ParseLevel(s)
 		*l = levelFlag(lv)
+		return nil
 	}
-	return nil
+	return errors.New("want debug, info, warn or error")
 }
 
 type formatFlag string

@@ -115,6 +115,14 @@ func TestParseFlagsErrors(t *testing.T) {
 		{"zero shutdown", []string{"--shutdown-timeout", "0s"}, nil, "--shutdown-timeout 0s"},
 		{"negative max open files", []string{"--max-open-files", "-1"}, nil, "--max-open-files -1"},
 		{"empty addr", []string{"--addr", ""}, nil, "--addr"},
+		{"addr without port", []string{"--addr", "127.0.0.1"}, nil, "--addr"},
+		{"addr with a bad port", []string{"--addr", "127.0.0.1:http2"}, nil, "--addr"},
+		{"metrics addr with a port past 65535", []string{"--metrics-addr", "127.0.0.1:70000"}, nil, "--metrics-addr"},
+		{"segment under 1 KiB", []string{"--segment-bytes", "100"}, nil, "--segment-bytes 100"},
+		{"segment over 1 GiB", []string{"--segment-bytes", "2147483648"}, nil, "--segment-bytes 2147483648"},
+		{"huge max record", []string{"--max-record-bytes", "9223372036854775807"}, nil, "--max-record-bytes 9223372036854775807"},
+		{"log level off", []string{"--log-level", "disabled"}, nil, `"disabled"`},
+		{"numeric log level", []string{"--log-level", "100"}, nil, `"100"`},
 		{"empty data dir", nil, map[string]string{"LOGBROKER_DATA_DIR": ""}, "--data-dir"},
 	}
 	for _, tt := range tests {

@@ -227,7 +227,8 @@ func TestRunStartErrors(t *testing.T) {
 		{"data dir in use", []string{"--data-dir", locked, "--addr", "127.0.0.1:0"}, "in use by another broker"},
 		{"metrics address in use", []string{"--data-dir", listenDir, "--addr", "127.0.0.1:0", "--metrics-addr", busy.Addr().String()}, "metrics: listen on " + busy.Addr().String()},
 		{"address in use", []string{"--data-dir", listenDir, "--addr", busy.Addr().String()}, "listen on " + busy.Addr().String()},
-		{"bad address", []string{"--data-dir", listenDir, "--addr", "127.0.0.1:http-nope"}, "listen on 127.0.0.1:http-nope"},
+		// Refused as a usage error (exit 2) before anything listens.
+		{"bad address", []string{"--data-dir", listenDir, "--addr", "127.0.0.1:http-nope"}, `--addr "127.0.0.1:http-nope"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
