@@ -27,8 +27,8 @@ const cleanMarker = ".clean-shutdown"
 // discovery passes over it quietly.
 const GroupsDir = "__groups"
 
-// maxFileName is the longest file name Linux file systems take (NAME_MAX).
-const maxFileName = 255
+// MaxFileName is the longest file name Linux file systems take (NAME_MAX).
+const MaxFileName = 255
 
 // trashDir holds partition directories of topics being deleted; start-up
 // empties it. No topic's directory can be named so: it has no "-<n>" suffix.
@@ -263,9 +263,9 @@ func (r *Registry) CreateTopic(ctx context.Context, name string, partitions uint
 	if partitions == 0 || partitions > r.cfg.MaxPartitions {
 		return TopicInfo{}, fmt.Errorf("%w: %d for topic %q; want 1 to %d", ErrInvalidPartitions, partitions, name, r.cfg.MaxPartitions)
 	}
-	if dir := filepath.Base(partitionDir(r.dir, name, partitions-1)); len(dir) > maxFileName {
+	if dir := filepath.Base(partitionDir(r.dir, name, partitions-1)); len(dir) > MaxFileName {
 		return TopicInfo{}, fmt.Errorf("%w: %d for topic %q: its directory name %s... would be %d bytes, over the file system's %d",
-			ErrInvalidPartitions, partitions, name, dir[:16], len(dir), maxFileName)
+			ErrInvalidPartitions, partitions, name, dir[:16], len(dir), MaxFileName)
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()

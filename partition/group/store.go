@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/logbroker/logbroker/partition"
 	"github.com/logbroker/logbroker/segment"
 )
 
@@ -37,14 +38,13 @@ const (
 	// hashedPrefix starts the file name of a group whose own name is too
 	// long for a file name with the suffixes; no group name has a '~'.
 	hashedPrefix = "~"
-	maxFileName  = 255 // NAME_MAX
 )
 
 // fileName is the name of a group's offsets file: <group>.offsets, or, when
 // that and its temp file's name would pass NAME_MAX (names over 243 bytes),
 // ~<hex SHA-256 of the name>.offsets. Either way the file holds the name.
 func fileName(group string) string {
-	if len(group)+len(fileSuffix)+len(tmpSuffix) <= maxFileName {
+	if len(group)+len(fileSuffix)+len(tmpSuffix) <= partition.MaxFileName {
 		return group + fileSuffix
 	}
 	sum := sha256.Sum256([]byte(group))
