@@ -3,9 +3,12 @@ package partition
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -438,5 +441,81 @@ func TestOpenFailureStopsPartitions(t *testing.T) {
 	}
 	if n := ffs.OpenFiles(); n != 0 {
 		t.Errorf("Open failed, yet %d files are still open", n)
+	}
+}
+
+// TestDamagedFrameInActiveSegmentKept: a bit flipped inside a frame of the
+// active segment, with good frames after it, is damage to written data, not
+// a torn end: the next start keeps every frame (none of the acknowledged
+// records after it is cut off) and reads of the damaged one report
+// ErrCorrupt. A torn end (nothing good after) is still cut.
+func TestDamagedFrameInActiveSegmentKept(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	cfg := testConfig()
+	r := openTest(t, dir, cfg)
+	if _, err := r.CreateTopic(ctx, "t", 1); err != nil {
+		t.Fatal(err)
+	}
+	p, _ := r.Partition("t", 0)
+	for i := range 60 {
+		if _, _, err := p.Append(ctx, []Record{{Value: value(i)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	logs, _ := filepath.Glob(filepath.Join(dir, "t-0", "*.log"))
+	if len(logs) != 1 {
+		t.Fatalf("want one segment, have %v", logs)
+	}
+	data, err := os.ReadFile(logs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Flip the last byte (a value byte) of frame 30 of 60 (one record each).
+	pos := 0
+	for range 30 {
+		pos += 4 + int(binary.LittleEndian.Uint32(data[pos:]))
+	}
+	data[pos+4+int(binary.LittleEndian.Uint32(data[pos:]))-1] ^= 0x10
+	if err := os.WriteFile(logs[0], data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, clean := range []bool{true, false} {
+		if !clean {
+			// The same after a crash: no clean-shutdown marker.
+			if err := os.Remove(filepath.Join(dir, cleanMarker)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		r = openTest(t, dir, cfg)
+		p, _ = r.Partition("t", 0)
+		o, err := p.Offsets(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if o.Next != 60 {
+			t.Fatalf("clean=%v: next offset %d after the damage, want 60 (nothing acknowledged cut)", clean, o.Next)
+		}
+		good, damaged := 0, 0
+		for off := uint64(0); off < 60; off++ {
+			b, err := p.Read(ctx, off, 1)
+			switch {
+			case errors.Is(err, ErrCorrupt):
+				damaged++
+			case err != nil:
+				t.Fatalf("clean=%v: read at %d: %v", clean, off, err)
+			case b.Count > 0:
+				good++
+			}
+		}
+		if damaged != 1 || good != 59 {
+			t.Errorf("clean=%v: %d records read, %d reported corrupt; want 59 and 1", clean, good, damaged)
+		}
+		if err := r.Close(); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

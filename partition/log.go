@@ -82,6 +82,10 @@ func openLog(dir string, cfg *Config, files *segment.FileCache, log zerolog.Logg
 		if st.IndexRebuilt {
 			log.Warn().Uint64("base_offset", base).Msg("rebuilt a damaged index from its log")
 		}
+		if len(st.DamagedFrames) > 0 {
+			log.Error().Uint64("base_offset", base).Interface("positions", st.DamagedFrames).
+				Msg("kept damaged frames in the log (their checksums fail, good frames follow): reads of them report data loss")
+		}
 		l.segs = append(l.segs, s)
 	}
 	l.next = l.active().Next()

@@ -40,7 +40,10 @@
 //
 // Recovery (Open with Recover) checks every frame's header, base continuity
 // and CRC from the start and truncates the .log at the first frame that fails:
-// an unsynced torn tail is cut, never served.
+// an unsynced torn tail is cut, never served. The one exception is a frame
+// whose header holds but whose CRC fails while a good frame follows it:
+// damage to written data, kept (RecoverStats.DamagedFrames) so that reads of
+// it fail with ErrCorrupt and the frames after it stay.
 //
 // With Options.PreallocateBytes the active .log may run on past its last
 // frame with zeros written (and synced) ahead of the data, so that the sync

@@ -118,6 +118,10 @@ type RecoverStats struct {
 	ZeroTailBytes  int64 // of TruncatedBytes, trailing zeros: preallocation, not data
 	Frames         int   // frames scanned
 	IndexRebuilt   bool  // the .index file was invalid or stale and was rebuilt
+	// DamagedFrames are frames kept although their CRC fails, because a good
+	// frame follows them: damage to written data, which reads report as
+	// corrupt, not a torn end to cut (a torn write leaves nothing good after).
+	DamagedFrames []int64 // their positions
 }
 
 // Segment is one .log file and its .index. It is NOT safe for concurrent use:
@@ -295,9 +299,12 @@ func (s *Segment) scanTail(verifyCRC bool) (RecoverStats, error) {
 		return st, err
 	}
 	start := s.size
-	pos, next, err := scanFrames(f, s.size, end, s.next, s.o.MaxFrameBytes, verifyCRC, func(pos int64, h FrameHeader) {
+	pos, next, err := scanFrames(f, s.size, end, s.next, s.o.MaxFrameBytes, verifyCRC, func(pos int64, h FrameHeader, damaged bool) {
 		s.idx.add(h.Base-s.base, pos, h.Size(), s.o.IndexIntervalBytes)
 		st.Frames++
+		if damaged {
+			st.DamagedFrames = append(st.DamagedFrames, pos)
+		}
 	})
 	if err != nil && !errors.Is(err, ErrTorn) && !errors.Is(err, ErrCorrupt) {
 		return st, err
@@ -335,26 +342,49 @@ func zeroTail(f File, pos, end int64) (int64, error) {
 // scanFrames walks frames in f from pos to end whose bases continue from next,
 // calling fn for each good one. It returns where the good frames end and the
 // offset after them; err wraps ErrTorn (or ErrCorrupt for a CRC mismatch) if it
-// stopped before end.
-func scanFrames(f File, pos, end int64, next uint64, maxFrame int, verifyCRC bool, fn func(pos int64, h FrameHeader)) (int64, uint64, error) {
+// stopped before end. With verifyCRC, a frame whose CRC fails but whose header
+// holds and which a good frame follows is passed to fn as damaged, and the
+// walk goes on.
+func scanFrames(f File, pos, end int64, next uint64, maxFrame int, verifyCRC bool, fn func(pos int64, h FrameHeader, damaged bool)) (int64, uint64, error) {
 	buf := make([]byte, min(scanChunk, max(end-pos, HeaderSize)))
 	bufPos, bufLen := pos, 0 // buf[:bufLen] holds the file from bufPos
+	// load makes buf hold [at, at+n) and returns it.
+	load := func(at, n int64) ([]byte, error) {
+		if at+n > end {
+			return nil, fmt.Errorf("%w: %d bytes at %d, file ends at %d", ErrTorn, n, at, end)
+		}
+		if at < bufPos || at+n > bufPos+int64(bufLen) {
+			if int64(len(buf)) < n {
+				buf = make([]byte, n)
+			}
+			bufPos = at
+			bufLen = int(min(int64(len(buf)), end-at))
+			if _, err := f.ReadAt(buf[:bufLen], at); err != nil && !errors.Is(err, io.EOF) {
+				return nil, fmt.Errorf("read at %d: %w", at, err)
+			}
+		}
+		return buf[at-bufPos : at-bufPos+n], nil
+	}
 	need := func(n int64) error {
-		if pos+n > end {
-			return fmt.Errorf("%w: %d bytes at %d, file ends at %d", ErrTorn, n, pos, end)
+		_, err := load(pos, n)
+		return err
+	}
+	// goodFrameAt reports whether a whole, checked frame with base starts at at.
+	goodFrameAt := func(at int64, base uint64) bool {
+		b, err := load(at, HeaderSize)
+		if err != nil {
+			return false
 		}
-		if pos >= bufPos && pos+n <= bufPos+int64(bufLen) {
-			return nil
+		h, err := parseHeader(b, maxFrame)
+		if err != nil || h.Base != base {
+			return false
 		}
-		if int64(len(buf)) < n {
-			buf = make([]byte, n)
+		b, err = load(at, h.Size())
+		if err != nil {
+			return false
 		}
-		bufPos = pos
-		bufLen = int(min(int64(len(buf)), end-pos))
-		if _, err := f.ReadAt(buf[:bufLen], pos); err != nil && !errors.Is(err, io.EOF) {
-			return fmt.Errorf("read at %d: %w", pos, err)
-		}
-		return nil
+		_, err = CheckFrame(b)
+		return err == nil
 	}
 	for pos < end {
 		if err := need(HeaderSize); err != nil {
@@ -367,17 +397,21 @@ func scanFrames(f File, pos, end int64, next uint64, maxFrame int, verifyCRC boo
 		if h.Base != next {
 			return pos, next, fmt.Errorf("%w: frame at %d has base %d, want %d", ErrTorn, pos, h.Base, next)
 		}
+		damaged := false
 		if verifyCRC {
 			if err := need(h.Size()); err != nil {
 				return pos, next, err
 			}
 			if _, err := CheckFrame(buf[pos-bufPos : pos-bufPos+h.Size()]); err != nil {
-				return pos, next, fmt.Errorf("at %d: %w", pos, err)
+				if !errors.Is(err, ErrCorrupt) || !goodFrameAt(pos+h.Size(), h.Next()) {
+					return pos, next, fmt.Errorf("at %d: %w", pos, err)
+				}
+				damaged = true
 			}
 		} else if pos+h.Size() > end {
 			return pos, next, fmt.Errorf("%w: frame at %d runs past the end %d", ErrTorn, pos, end)
 		}
-		fn(pos, h)
+		fn(pos, h, damaged)
 		pos += h.Size()
 		next = h.Next()
 	}
@@ -707,7 +741,7 @@ func (s *Segment) rebuildIndex() error {
 	}
 	defer s.log.release()
 	s.idx.reset()
-	_, _, err = scanFrames(f, 0, s.size, s.base, s.o.MaxFrameBytes, false, func(pos int64, h FrameHeader) {
+	_, _, err = scanFrames(f, 0, s.size, s.base, s.o.MaxFrameBytes, false, func(pos int64, h FrameHeader, _ bool) {
 		s.idx.add(h.Base-s.base, pos, h.Size(), s.o.IndexIntervalBytes)
 	})
 	if err != nil && !errors.Is(err, ErrTorn) && !errors.Is(err, ErrCorrupt) {
