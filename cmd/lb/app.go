@@ -108,7 +108,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			fmt.Fprint(e.stdout, top.text)
 			return exitOK
 		}
-		name, rest = rest[1], []string{rest[1], "--help"}
+		// lb help topics create: the words after help, then --help.
+		name, rest = rest[1], append(append([]string{}, rest[1:]...), "--help")
 	}
 	for _, c := range cmds {
 		if c.name == name {
@@ -126,6 +127,13 @@ func (e *env) dispatch(ctx context.Context, u usage, args []string, subs []comma
 		names[i] = s.name
 	}
 	choices := orList(names)
+	// Global flags may come between the command and its subcommand too
+	// (lb topics --addr HOST:PORT list).
+	fs := e.flagSet(u.name)
+	if err := fs.Parse(args); err != nil {
+		return u.parseError(e, err)
+	}
+	args = fs.Args()
 	if len(args) == 0 {
 		return u.fail("which one? " + choices)
 	}

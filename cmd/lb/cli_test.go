@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"strings"
 	"sync"
@@ -278,4 +279,59 @@ func TestProduceErrors(t *testing.T) {
 
 func statusErr(code uint32, msg string) error {
 	return status.Error(codes.Code(code), msg)
+}
+
+// TestProduceStdinInterrupt: Ctrl-C stops lb produce while it waits for the
+// next line of standard input (a terminal's read blocks until Enter), and
+// what was produced before stays produced.
+func TestProduceStdinInterrupt(t *testing.T) {
+	fb := fakebroker.Start(t)
+	fb.CreateTopic("t", 1)
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out, errOut syncBuffer
+	done := make(chan int, 1)
+	go func() { done <- run(ctx, []string{"--addr", fb.Addr(), "produce", "t"}, pr, &out, &errOut) }()
+	if _, err := pw.Write([]byte("a\n")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return len(fb.Entries("t", 0)) == 1 })
+	cancel() // Ctrl-C, with no more input and stdin still open
+	select {
+	case code := <-done:
+		if code != exitError || !strings.Contains(errOut.String(), "interrupted") {
+			t.Errorf("exit %d, stderr %q; want %d and interrupted", code, errOut.String(), exitError)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("lb produce still waits on standard input 20 s after Ctrl-C")
+	}
+}
+
+// TestSubcommandGlobalFlags: global flags may come between a command and
+// its subcommand, as the help says ("before or after the command").
+func TestSubcommandGlobalFlags(t *testing.T) {
+	fb := fakebroker.Start(t)
+	fb.CreateTopic("t", 1)
+	lbAt(t, closedAddr(t), "", "topics", "--addr", fb.Addr(), "list").want(t, exitOK, "NAME  PARTITIONS\nt     1\n")
+}
+
+// TestGroupOnlyFlagsNeedGroup: --member and --commit-interval mean nothing
+// without --group, and are refused rather than ignored.
+func TestGroupOnlyFlagsNeedGroup(t *testing.T) {
+	fb := fakebroker.Start(t)
+	fb.CreateTopic("t", 1)
+	lb(t, fb, "consume", "t", "--member", "m1", "--no-follow").wantErr(t, exitUsage, "--member", "--group")
+	lb(t, fb, "consume", "t", "--commit-interval", "5s", "--no-follow").wantErr(t, exitUsage, "--commit-interval", "--group")
+}
+
+// TestHelpOfSubcommand: lb help topics create shows create's help.
+func TestHelpOfSubcommand(t *testing.T) {
+	addr := closedAddr(t)
+	r := lbAt(t, addr, "", "help", "topics", "create")
+	want := lbAt(t, addr, "", "topics", "create", "--help")
+	if r.code != exitOK || r.stdout != want.stdout || want.stdout == "" {
+		t.Errorf("lb help topics create: exit %d, printed %q; want %q", r.code, r.stdout, want.stdout)
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"time"
@@ -74,6 +75,15 @@ func runConsume(ctx context.Context, e *env, args []string) error {
 	}
 	if *gf.group != "" {
 		return consumeGroup(ctx, e, u, fs, topic, gf, printEntry, uint32(*maxBytes))
+	}
+	var groupOnly []string
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == "member" || f.Name == "commit-interval" {
+			groupOnly = append(groupOnly, "--"+f.Name)
+		}
+	})
+	if len(groupOnly) > 0 {
+		return u.fail(fmt.Sprintf("%v only mean something with --group", groupOnly))
 	}
 
 	c, err := e.dial(ctx)

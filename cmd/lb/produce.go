@@ -146,7 +146,7 @@ func runProduce(ctx context.Context, e *env, args []string) error {
 				fmt.Fprintln(e.stderr, "lb: reading records from the terminal, one per line; end with Ctrl-D")
 			}
 		}
-		inErr = readLines(e.stdin, send)
+		inErr = readLines(ctx, e.stdin, send)
 	}
 	// Close sends what is buffered and waits for every outcome.
 	closeErr := p.Close(ctx)
@@ -166,20 +166,51 @@ func runProduce(ctx context.Context, e *env, args []string) error {
 	return nil
 }
 
-// readLines calls send for each line of r.
-func readLines(r io.Reader, send func([]byte) error) error {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), maxLine)
-	for sc.Scan() {
-		// The scanner reuses its buffer; the record must own its bytes.
-		if err := send(append([]byte(nil), sc.Bytes()...)); err != nil {
-			return err
+// readLines calls send for each line of r until r ends or ctx does. The
+// reading runs on a goroutine of its own: a read of a terminal blocks until
+// Enter, and Ctrl-C must not wait for that.
+func readLines(ctx context.Context, r io.Reader, send func([]byte) error) error {
+	type line struct {
+		b   []byte
+		end bool // r ended; err says how
+		err error
+	}
+	lines := make(chan line)
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		sc := bufio.NewScanner(r)
+		sc.Buffer(make([]byte, 64<<10), maxLine)
+		for sc.Scan() {
+			// The scanner reuses its buffer; the record must own its bytes.
+			select {
+			case lines <- line{b: append([]byte(nil), sc.Bytes()...)}:
+			case <-done:
+				return
+			}
+		}
+		err := sc.Err()
+		if errors.Is(err, bufio.ErrTooLong) {
+			err = fmt.Errorf("a line of standard input is longer than %d MiB; records that large are not supported", maxLine>>20)
+		}
+		select {
+		case lines <- line{end: true, err: err}:
+		case <-done:
+		}
+	}()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case l := <-lines:
+			if l.end {
+				return l.err
+			}
+			if err := send(l.b); err != nil {
+				return err
+			}
 		}
 	}
-	if errors.Is(sc.Err(), bufio.ErrTooLong) {
-		return fmt.Errorf("a line of standard input is longer than %d MiB; records that large are not supported", maxLine>>20)
-	}
-	return sc.Err()
 }
 
 // summary tallies outcomes per partition for the final report.
