@@ -292,6 +292,14 @@ func printFlags(w io.Writer, fs *flag.FlagSet) {
 // broker that is down shows up as UNAVAILABLE on the first call, which
 // describe turns into advice.
 func (e *env) dial(ctx context.Context) (*client.Client, error) {
+	// The global flags may come anywhere on the line, so they are checked
+	// here, before the first call, rather than where they are parsed.
+	switch {
+	case e.addr == "":
+		return nil, &usageError{name: "lb", msg: "--addr is empty: want HOST:PORT (or set " + addrEnv + ")"}
+	case e.timeout <= 0:
+		return nil, &usageError{name: "lb", msg: fmt.Sprintf("--timeout %s: want a positive duration, e.g. 10s", e.timeout)}
+	}
 	return client.Dial(ctx, e.addr, client.WithLogger(e.logger()))
 }
 

@@ -335,3 +335,13 @@ func TestHelpOfSubcommand(t *testing.T) {
 		t.Errorf("lb help topics create: exit %d, printed %q; want %q", r.code, r.stdout, want.stdout)
 	}
 }
+
+// TestBadGlobalFlags: an empty --addr or a --timeout that is not positive is
+// a usage error (exit 2), not a failed call.
+func TestBadGlobalFlags(t *testing.T) {
+	fb := fakebroker.Start(t)
+	fb.CreateTopic("t", 1)
+	lb(t, fb, "topics", "list", "--timeout", "0s").wantErr(t, exitUsage, "--timeout 0s")
+	lb(t, fb, "topics", "list", "--timeout", "-1s").wantErr(t, exitUsage, "--timeout -1s")
+	lb(t, fb, "topics", "list", "--addr", "").wantErr(t, exitUsage, "--addr is empty")
+}
