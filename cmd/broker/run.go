@@ -76,7 +76,34 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		Msg("recovering data directory; health NOT_SERVING until done")
 	testHookRecovering(lis.Addr(), ms.addr())
 
-	st, err := openStorage(cfg, log, ms.metrics())
+	type opened struct {
+		st  storage
+		err error
+	}
+	openc := make(chan opened, 1)
+	go func() {
+		st, err := openStorageFn(cfg, log, ms.metrics())
+		openc <- opened{st, err}
+	}()
+	var o opened
+	select {
+	case o = <-openc:
+	case <-gctx.Done():
+		// A stop during a long recovery: go now rather than be killed at
+		// systemd's stop timeout. Recovery is safe to interrupt (what it
+		// did stays, what it did not is redone at the next start); it runs
+		// on until the process exits, and closes what it opened if it
+		// finishes first.
+		log.Warn().Msg("stop requested during recovery: stopping now; the next start recovers again")
+		go func() {
+			if o := <-openc; o.err == nil {
+				_ = o.st.close()
+			}
+		}()
+		stopServing(srv, ms, cfg.shutdownTimeout)
+		return g.Wait()
+	}
+	st, err := o.st, o.err
 	if err != nil {
 		stopServing(srv, ms, cfg.shutdownTimeout)
 		return errors.Join(err, g.Wait())
@@ -96,6 +123,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	})
 	return g.Wait()
 }
+
+// openStorageFn is openStorage; tests make it slow.
+var openStorageFn = openStorage
 
 // testHookRecovering runs once the listeners are up, before storage opens.
 var testHookRecovering = func(grpcAddr net.Addr, metricsAddr string) {}

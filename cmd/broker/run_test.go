@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
 	"go.uber.org/goleak"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -21,7 +22,9 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 
+	"github.com/logbroker/logbroker/partition"
 	"github.com/logbroker/logbroker/pb"
+	"github.com/logbroker/logbroker/server/metrics"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -259,5 +262,50 @@ func TestRunVersionAndHelp(t *testing.T) {
 	}
 	if err := run(ctxT(t), []string{"--fsync", "x"}, &out, io.Discard); !errors.As(err, new(usageError)) {
 		t.Errorf("bad flag: %v, want a usage error", err)
+	}
+}
+
+// TestRunStopDuringRecovery: a signal while storage is still recovering ends
+// run without waiting for the recovery (systemd would kill it at its stop
+// timeout); storage that finishes opening afterwards is closed again.
+func TestRunStopDuringRecovery(t *testing.T) {
+	release, opening, closed := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	openStorageFn = func(cfg config, log zerolog.Logger, m *metrics.Metrics) (storage, error) {
+		close(opening)
+		<-release
+		st, err := openStorage(cfg, log, m)
+		close(closed) // returned to run's goroutine, which closes it
+		return st, err
+	}
+	defer func() { openStorageFn = openStorage }()
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, []string{"--data-dir", dir, "--addr", "127.0.0.1:0"}, io.Discard, io.Discard) }()
+	<-opening
+	cancel() // SIGTERM
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("run = %v", err)
+		}
+	case <-time.After(waitTimeout):
+		t.Fatal("run still waits for the recovery after the stop")
+	}
+	close(release)
+	<-closed
+	// The storage opened late is closed: the directory can be used again.
+	deadline := time.Now().Add(waitTimeout)
+	for {
+		r, err := partition.Open(dir, partition.Config{})
+		if err == nil {
+			r.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the late storage was never closed: %v", err)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
