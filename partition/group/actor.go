@@ -210,8 +210,8 @@ func (g *group) handleJoin(r joinReq, b *batchResult, topic *string) {
 		r.reply <- g.broken
 		return
 	}
-	if _, ok := g.c.partitions(r.topic); !ok {
-		r.reply <- fmt.Errorf("%w: %q (group %q)", ErrUnknownTopic, r.topic, g.name)
+	if _, err := g.c.checkTopic(g.name, r.topic); err != nil {
+		r.reply <- err
 		return
 	}
 	if len(g.members) > 0 && r.topic != *topic {
@@ -249,16 +249,9 @@ func (g *group) handleCommit(r commitReq, b *batchResult) {
 			ErrStaleGeneration, r.topic, r.generation, g.name, g.cur.generation, g.cur.topic)
 		return
 	}
-	n, ok := g.c.partitions(r.topic)
-	if !ok {
-		r.reply <- fmt.Errorf("%w: %q (group %q)", ErrUnknownTopic, r.topic, g.name)
+	if err := g.c.checkOffsets(g.name, r.topic, r.offsets); err != nil {
+		r.reply <- err
 		return
-	}
-	for _, po := range r.offsets {
-		if po.Partition >= n {
-			r.reply <- fmt.Errorf("%w: partition %d of %q, which has %d", ErrUnknownPartition, po.Partition, r.topic, n)
-			return
-		}
 	}
 	if len(r.offsets) > 0 {
 		if g.staged == nil {

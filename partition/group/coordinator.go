@@ -208,6 +208,30 @@ func (c *Coordinator) newGroup(name string, check func() error) (*group, error) 
 	return c.group(name, true)
 }
 
+// checkTopic is the partition count of topic, or ErrUnknownTopic.
+func (c *Coordinator) checkTopic(group, topic string) (uint32, error) {
+	n, ok := c.partitions(topic)
+	if !ok {
+		return 0, fmt.Errorf("%w: %q (group %q)", ErrUnknownTopic, topic, group)
+	}
+	return n, nil
+}
+
+// checkOffsets refuses offsets of a topic, or of partitions, that do not
+// exist.
+func (c *Coordinator) checkOffsets(group, topic string, offsets []PartitionOffset) error {
+	n, err := c.checkTopic(group, topic)
+	if err != nil {
+		return err
+	}
+	for _, po := range offsets {
+		if po.Partition >= n {
+			return fmt.Errorf("%w: partition %d of %q, which has %d", ErrUnknownPartition, po.Partition, topic, n)
+		}
+	}
+	return nil
+}
+
 // partitions is the partition count of topic; ok is false when it does not
 // exist. It may run on any group's actor: Topics must not block.
 func (c *Coordinator) partitions(topic string) (n uint32, ok bool) {
@@ -237,10 +261,8 @@ func (c *Coordinator) Join(ctx context.Context, group, topic, memberID string) (
 		return nil, err
 	}
 	g, err := c.newGroup(group, func() error {
-		if _, ok := c.partitions(topic); !ok {
-			return fmt.Errorf("%w: %q (group %q)", ErrUnknownTopic, topic, group)
-		}
-		return nil
+		_, err := c.checkTopic(group, topic)
+		return err
 	})
 	if err != nil {
 		return nil, err
@@ -275,16 +297,7 @@ func (c *Coordinator) Commit(ctx context.Context, group, topic string, generatio
 			return fmt.Errorf("%w: commit for %q carries generation %d; group %q has never had a member",
 				ErrStaleGeneration, topic, generation, group)
 		}
-		n, ok := c.partitions(topic)
-		if !ok {
-			return fmt.Errorf("%w: %q (group %q)", ErrUnknownTopic, topic, group)
-		}
-		for _, po := range offsets {
-			if po.Partition >= n {
-				return fmt.Errorf("%w: partition %d of %q, which has %d", ErrUnknownPartition, po.Partition, topic, n)
-			}
-		}
-		return nil
+		return c.checkOffsets(group, topic, offsets)
 	})
 	if err != nil {
 		return err
