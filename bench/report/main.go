@@ -138,12 +138,29 @@ func atMost(d data, w, metric string, limit float64) (bool, bool) {
 	return v <= limit, ok
 }
 
+// both is met when both goals are; a goal measured and missed makes it
+// missed (known) even if the other was not measured.
 func both(a, b func(d data) (bool, bool)) func(d data) (bool, bool) {
 	return func(d data) (bool, bool) {
 		m1, k1 := a(d)
 		m2, k2 := b(d)
+		if (k1 && !m1) || (k2 && !m2) {
+			return false, true
+		}
 		return m1 && m2, k1 && k2
 	}
+}
+
+// lowerIsBetter says a metric's ratio reads the other way round: below 1
+// is better (marked "(time)" for latencies, "(cost)" for CPU and memory).
+func lowerIsBetter(metric string) string {
+	switch {
+	case strings.HasSuffix(metric, "_us"):
+		return " (time)"
+	case metric == "broker_cpu_s_per_m", metric == "rss_mib":
+		return " (cost)"
+	}
+	return ""
 }
 
 var rows = []row{
@@ -223,11 +240,11 @@ func writeTable(w io.Writer, d data) {
 			}
 		}
 		natsRatio, kafkaRatio := d.ratio(r.lb, "nats", r.nats, r.metric), d.ratio(r.lb, "kafka", r.kafka, r.metric)
-		if strings.HasSuffix(r.metric, "_us") && natsRatio != "n/a" {
-			natsRatio += " (time)"
+		if natsRatio != "n/a" {
+			natsRatio += lowerIsBetter(r.metric)
 		}
-		if strings.HasSuffix(r.metric, "_us") && kafkaRatio != "n/a" {
-			kafkaRatio += " (time)"
+		if kafkaRatio != "n/a" {
+			kafkaRatio += lowerIsBetter(r.metric)
 		}
 		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s |\n", r.title,
 			d.cell("logbroker", r.lb, r.metric), d.cell("nats", r.nats, r.metric), natsRatio,

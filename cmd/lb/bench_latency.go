@@ -71,6 +71,11 @@ type latencyRun struct {
 	acked, received   *seqSet // by seq; bounded by the most sends the run can make
 	ackedN, receivedN atomic.Int64
 
+	// interrupted is the run's own context (Ctrl-C): a request cut short by
+	// it is not counted, one cut short because its --timeout ran out after
+	// the schedule ended is an error.
+	interrupted func() bool
+
 	mu sync.Mutex
 	r  *benchResult
 }
@@ -102,6 +107,7 @@ func (b *bencher) latencyWorkload(ctx context.Context) ([]*benchResult, error) {
 		b: b, topic: topic, clk: clk, m: &meter{}, r: r,
 		warmEnd: clk.now() + time.Duration(cfg.Warmup),
 		acked:   newSeqSet(maxSends), received: newSeqSet(maxSends),
+		interrupted: func() bool { return ctx.Err() != nil },
 	}
 	end := clk.now() + time.Duration(cfg.Duration)
 	cpu0 := selfCPU()
@@ -253,7 +259,7 @@ func (lr *latencyRun) send(ctx context.Context, src dueSource, conn *grpc.Client
 		tmpls[i%parts].fill(w, st)
 		err := call(w)
 		if err != nil {
-			if ctx.Err() == nil {
+			if !lr.interrupted() {
 				lr.fail(fmt.Errorf("produce record %d: %w", i, err))
 			}
 			w = &wireRequest{} // gRPC may not be done with the old one

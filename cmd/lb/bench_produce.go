@@ -86,8 +86,11 @@ func (b *bencher) produceDirect(ctx context.Context, r *benchResult, m *meter, l
 				rctx, cancel := context.WithTimeout(ctx, b.e.timeout)
 				t0 := time.Now()
 				_, err := broker.Produce(rctx, req)
-				parts[p].add(time.Since(t0))
+				took := time.Since(t0)
 				cancel()
+				if err == nil {
+					parts[p].add(took) // a failed request's time is no latency
+				}
 				if err != nil {
 					if ctx.Err() != nil {
 						return

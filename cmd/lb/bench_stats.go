@@ -56,11 +56,15 @@ func percentile(sorted []time.Duration, p float64) time.Duration {
 	if len(sorted) == 0 {
 		return 0
 	}
-	// The epsilon keeps float error (99.9/100*1000 = 999.0000000000001)
-	// from pushing the rank up by one.
-	rank := int(math.Ceil(p/100*float64(len(sorted)) - 1e-9))
-	rank = min(max(rank, 1), len(sorted))
-	return sorted[rank-1]
+	return sorted[nearestRank(p, len(sorted))-1]
+}
+
+// nearestRank is the 1-based rank of the p-th percentile of n samples. The
+// epsilon, relative to the rank, keeps float error (99.9/100*1000 =
+// 999.0000000000001) from pushing the rank up by one, at any n.
+func nearestRank(p float64, n int) int {
+	exact := p / 100 * float64(n)
+	return min(max(int(math.Ceil(exact-exact*1e-12)), 1), n)
 }
 
 // sampleCap bounds the latency samples one run keeps (8 bytes each), so a

@@ -10,9 +10,12 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/logbroker/logbroker/client"
@@ -54,6 +57,27 @@ func TestPercentile(t *testing.T) {
 	for _, tt := range tests {
 		if got := percentile(tt.samples, tt.p); got != tt.want {
 			t.Errorf("%s: percentile(%v, %g) = %v, want %v", tt.name, tt.samples, tt.p, got, tt.want)
+		}
+	}
+}
+
+// TestNearestRank: exact ranks where float error could push them up by one,
+// up to the largest run a summary keeps (sampleCap).
+func TestNearestRank(t *testing.T) {
+	for _, tt := range []struct {
+		p    float64
+		n    int
+		want int
+	}{
+		{99.9, 1000, 999},
+		{99, 100, 99},
+		{50, 3, 2},
+		{99.9, sampleCap, 19_980_000},
+		{99, sampleCap, 19_800_000},
+		{99.9, 20_000_001, 19_980_001},
+	} {
+		if got := nearestRank(tt.p, tt.n); got != tt.want {
+			t.Errorf("nearestRank(%g, %d) = %d, want %d", tt.p, tt.n, got, tt.want)
 		}
 	}
 }
@@ -503,5 +527,48 @@ func TestFailedRequests(t *testing.T) {
 		case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want) || !errors.Is(err, errBenchFailed)):
 			t.Errorf("%s: %v, want %q", tt.name, err, tt.want)
 		}
+	}
+}
+
+// TestBenchProduceLatencyOfSuccessesOnly: produce request latency counts
+// only requests that stored their records; a failed one's time is no latency.
+func TestBenchProduceLatencyOfSuccessesOnly(t *testing.T) {
+	fb := fakebroker.Start(t)
+	var n atomic.Int32
+	fb.SetProduceHook(func(context.Context, *pb.ProduceRequest) error {
+		if n.Add(1)%2 == 0 {
+			return status.Error(codes.Unavailable, "every other request fails")
+		}
+		return nil
+	})
+	rep, _ := benchJSONExit(t, fb, exitError, "produce", "--records", "1000", "--batch", "100", "--producers", "1", "--quiet")
+	r := rep.Results[0]
+	if r.Errors == 0 || r.Latency == nil {
+		t.Fatalf("errors %d, latency %v: the test exercised nothing", r.Errors, r.Latency)
+	}
+	if int64(r.Errors)+r.Latency.Count != int64(n.Load()) {
+		t.Errorf("%d requests, %d failed, %d latency samples: want a sample for each success only", n.Load(), r.Errors, r.Latency.Count)
+	}
+}
+
+// TestBenchLatencyUnansweredIsError: a request still unanswered --timeout
+// after the schedule ended is cancelled and counted as an error, not
+// dropped from the run as if it had never been sent.
+func TestBenchLatencyUnansweredIsError(t *testing.T) {
+	fb := fakebroker.Start(t)
+	var n atomic.Int32
+	fb.SetProduceHook(func(ctx context.Context, _ *pb.ProduceRequest) error {
+		if n.Add(1) == 50 {
+			<-ctx.Done() // this one is never answered
+			return ctx.Err()
+		}
+		return nil
+	})
+	rep, _ := benchJSONExit(t, fb, exitError, "latency", "--rate", "200", "--duration", "500ms", "--warmup", "0s",
+		"--timeout", "300ms", "--quiet")
+	// At least the unanswered one; requests queued behind it on its sender
+	// when the schedule ended are cancelled and count too.
+	if r := rep.Results[0]; r.Errors < 1 {
+		t.Errorf("errors %d, want the unanswered request counted", r.Errors)
 	}
 }
