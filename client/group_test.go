@@ -33,6 +33,24 @@ func dialBroker(t *testing.T, addr string) *Client {
 	return c
 }
 
+// topicBroker starts a broker with topic "t" of len(counts) partitions,
+// partition i holding counts[i] records, and returns its address and a
+// client of it.
+func topicBroker(t *testing.T, counts ...int) (string, *Client) {
+	t.Helper()
+	addr := startBroker(t)
+	c := dialBroker(t, addr)
+	if _, err := c.CreateTopic(testCtx(t), "t", uint32(len(counts))); err != nil {
+		t.Fatal(err)
+	}
+	for p, n := range counts {
+		if n > 0 {
+			produceN(t, c, "t", uint32(p), n)
+		}
+	}
+	return addr, c
+}
+
 func produceN(t *testing.T, c *Client, topic string, p uint32, n int) {
 	t.Helper()
 	recs := make([]*pb.Record, n)
@@ -307,12 +325,7 @@ func TestGroupDeliveryUnderChurn(t *testing.T) {
 // TestGroupRedeliversOnlyUncommitted: a member that crashes after handling
 // offsets 0-9 with only 5 committed hands over at 5: exactly 5-9 come again.
 func TestGroupRedeliversOnlyUncommitted(t *testing.T) {
-	addr := startBroker(t)
-	admin := dialBroker(t, addr)
-	if _, err := admin.CreateTopic(testCtx(t), "t", 1); err != nil {
-		t.Fatal(err)
-	}
-	produceN(t, admin, "t", 0, 10)
+	addr, admin := topicBroker(t, 10)
 
 	a, err := Dial(testCtx(t), addr)
 	if err != nil {
@@ -366,13 +379,7 @@ func TestGroupRedeliversOnlyUncommitted(t *testing.T) {
 // TestGroupGracefulLeaveCommitsAll: a member that stops cleanly commits
 // everything it handled, so its successor redelivers nothing.
 func TestGroupGracefulLeaveCommitsAll(t *testing.T) {
-	addr := startBroker(t)
-	admin := dialBroker(t, addr)
-	if _, err := admin.CreateTopic(testCtx(t), "t", 2); err != nil {
-		t.Fatal(err)
-	}
-	produceN(t, admin, "t", 0, 7)
-	produceN(t, admin, "t", 1, 3)
+	addr, admin := topicBroker(t, 7, 3)
 	c := dialBroker(t, addr)
 	ctx, cancel := context.WithCancel(testCtx(t))
 	seen := 0
@@ -402,11 +409,7 @@ func TestGroupGracefulLeaveCommitsAll(t *testing.T) {
 // revoked, its handler never sees that partition again, and the new owner
 // gets what is produced there afterwards.
 func TestGroupRevokedPartitionStops(t *testing.T) {
-	addr := startBroker(t)
-	admin := dialBroker(t, addr)
-	if _, err := admin.CreateTopic(testCtx(t), "t", 2); err != nil {
-		t.Fatal(err)
-	}
+	addr, admin := topicBroker(t, 0, 0)
 	var mu sync.Mutex
 	revoked := false
 	var late []string
@@ -486,12 +489,7 @@ func TestGroupBrokerErrorsAreReturned(t *testing.T) {
 }
 
 func TestGroupHandlerErrorStops(t *testing.T) {
-	addr := startBroker(t)
-	c := dialBroker(t, addr)
-	if _, err := c.CreateTopic(testCtx(t), "t", 1); err != nil {
-		t.Fatal(err)
-	}
-	produceN(t, c, "t", 0, 5)
+	_, c := topicBroker(t, 5)
 	boom := errors.New("boom")
 	err := c.ConsumeGroup(testCtx(t), "g", "t", GroupOptions{CommitInterval: time.Hour}, func(_ uint32, e *pb.LogEntry) error {
 		if e.GetOffset() == 3 {
@@ -515,12 +513,7 @@ func TestGroupHandlerErrorStops(t *testing.T) {
 // (lb consume --group could not flush its output), the batch's entries were
 // not really handled: the commit on the way out does not cover them.
 func TestGroupAfterBatchErrorCommitsNothingOfTheBatch(t *testing.T) {
-	addr := startBroker(t)
-	c := dialBroker(t, addr)
-	if _, err := c.CreateTopic(testCtx(t), "t", 1); err != nil {
-		t.Fatal(err)
-	}
-	produceN(t, c, "t", 0, 5)
+	_, c := topicBroker(t, 5)
 	broken := errors.New("broken pipe")
 	opts := GroupOptions{CommitInterval: time.Hour, AfterBatch: func() error { return broken }}
 	err := c.ConsumeGroup(testCtx(t), "g", "t", opts, func(uint32, *pb.LogEntry) error { return nil })
@@ -544,12 +537,7 @@ func TestGroupAfterBatchErrorCommitsNothingOfTheBatch(t *testing.T) {
 // its partition. The member then restarts the partition from the group's
 // committed offset rather than keep reading (and later commit) from its own.
 func TestGroupSkippedGenerationRestartsPartitions(t *testing.T) {
-	addr := startBroker(t)
-	c := dialBroker(t, addr)
-	if _, err := c.CreateTopic(testCtx(t), "t", 1); err != nil {
-		t.Fatal(err)
-	}
-	produceN(t, c, "t", 0, 10)
+	_, c := topicBroker(t, 10)
 	var starts []map[uint32]uint64
 	gc := &groupConsumer{
 		c: c, group: "g", topic: "t", h: func(uint32, *pb.LogEntry) error { return nil },
