@@ -448,7 +448,9 @@ func TestOpenFailureStopsPartitions(t *testing.T) {
 // active segment, with good frames after it, is damage to written data, not
 // a torn end: the next start keeps every frame (none of the acknowledged
 // records after it is cut off) and reads of the damaged one report
-// ErrCorrupt. A torn end (nothing good after) is still cut.
+// ErrCorrupt, after a clean stop and after a crash alike. (That a torn end,
+// with nothing good after it, is still cut is segment's TestRecoverBitFlips
+// and TestTornTailGarbage.)
 func TestDamagedFrameInActiveSegmentKept(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
