@@ -521,3 +521,90 @@ func TestDamagedFrameInActiveSegmentKept(t *testing.T) {
 		}
 	}
 }
+
+// TestDeleteTopicFailsHalfWay: a delete whose rename fails for one partition
+// after another was moved puts the topic back as it was (its records still
+// served), so it neither comes back with holes at a restart nor lends its
+// data to a topic made later under its name; a delete that then works
+// leaves a recreated topic empty.
+func TestDeleteTopicFailsHalfWay(t *testing.T) {
+	ctx := context.Background()
+	ffs := segment.NewFaultFS()
+	cfg := testConfig()
+	cfg.FS = ffs
+	r, err := Open("/data", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if _, err := r.CreateTopic(ctx, "t", 2); err != nil {
+		t.Fatal(err)
+	}
+	for part := uint32(0); part < 2; part++ {
+		p, _ := r.Partition("t", part)
+		if _, _, err := p.Append(ctx, []Record{{Value: value(int(part))}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ffs.SetHook(func(op segment.Op, name string) error {
+		if op == segment.OpRename && strings.HasSuffix(name, "/t-1") {
+			return syscall.EIO
+		}
+		return nil
+	})
+	if err := r.DeleteTopic(ctx, "t"); !errors.Is(err, syscall.EIO) {
+		t.Fatalf("DeleteTopic = %v, want the rename's EIO", err)
+	}
+	ffs.SetHook(nil)
+	for part := uint32(0); part < 2; part++ {
+		p, err := r.Partition("t", part)
+		if err != nil {
+			t.Fatalf("after the failed delete: %v", err)
+		}
+		if got := readAll(t, p, 0, 0); len(got) != 1 || !bytes.Equal(got[0].Value, value(int(part))) {
+			t.Fatalf("after the failed delete partition %d reads %d records", part, len(got))
+		}
+	}
+	if err := r.DeleteTopic(ctx, "t"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.CreateTopic(ctx, "t", 2); err != nil {
+		t.Fatal(err)
+	}
+	for part := uint32(0); part < 2; part++ {
+		p, _ := r.Partition("t", part)
+		if o, _ := p.Offsets(ctx); o.Next != 0 {
+			t.Errorf("the recreated topic's partition %d has the old data: %+v", part, o)
+		}
+	}
+}
+
+// TestCreateTopicSyncFails: a create whose data-directory sync fails leaves
+// no directory behind, so the topic does not appear at the next start.
+func TestCreateTopicSyncFails(t *testing.T) {
+	ctx := context.Background()
+	ffs, cfg, r, _ := newFaultPartition(t)
+	ffs.SetHook(func(op segment.Op, name string) error {
+		if op == segment.OpSyncDir && name == "/data" {
+			return syscall.EIO
+		}
+		return nil
+	})
+	if _, err := r.CreateTopic(ctx, "u", 3); !errors.Is(err, syscall.EIO) {
+		t.Fatalf("CreateTopic = %v, want the sync's EIO", err)
+	}
+	ffs.SetHook(nil)
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r2, err := Open("/data", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r2.Close()
+	for _, ti := range r2.Topics() {
+		if ti.Name == "u" {
+			t.Errorf("the failed topic appears after restart: %+v", ti)
+		}
+	}
+}

@@ -293,6 +293,7 @@ func (r *Registry) CreateTopic(ctx context.Context, name string, partitions uint
 	}
 	if err := r.cfg.FS.SyncDir(r.dir); err != nil {
 		r.stopParts(t.parts)
+		r.removeTopicDirs(name, partitions) // else it comes back at the next start
 		return TopicInfo{}, fmt.Errorf("partition: sync data dir: %w", classify(err))
 	}
 	next := make(map[string]*topic, len(old)+1)
@@ -332,6 +333,11 @@ func (r *Registry) DeleteTopic(ctx context.Context, name string) error {
 	if !ok {
 		return fmt.Errorf("%w: %q", ErrUnknownTopic, name)
 	}
+	fsys := r.cfg.FS
+	trash := filepath.Join(r.dir, trashDir)
+	if err := fsys.MkdirAll(trash, 0o755); err != nil {
+		return fmt.Errorf("partition: delete topic %q: %w", name, classify(err))
+	}
 	next := make(map[string]*topic, len(old))
 	for k, v := range old {
 		if k != name {
@@ -341,11 +347,6 @@ func (r *Registry) DeleteTopic(ctx context.Context, name string) error {
 	r.topics.Store(&next)
 	r.stopParts(t.parts)
 	// Rename first so a crash mid-delete never leaves a topic with holes.
-	fsys := r.cfg.FS
-	trash := filepath.Join(r.dir, trashDir)
-	if err := fsys.MkdirAll(trash, 0o755); err != nil {
-		return fmt.Errorf("partition: delete topic %q: %w", name, classify(err))
-	}
 	stamp := time.Now().UnixNano()
 	var dirs []string
 	for p := range t.parts {
@@ -355,7 +356,8 @@ func (r *Registry) DeleteTopic(ctx context.Context, name string) error {
 		// start is kept, for whoever looks inside.
 		to := filepath.Join(trash, fmt.Sprintf("%d-%d-%.64s", stamp, p, name))
 		if err := fsys.Rename(from, to); err != nil {
-			return fmt.Errorf("partition: delete topic %q: %w", name, classify(err))
+			err = fmt.Errorf("partition: delete topic %q: %w", name, classify(err))
+			return r.undoDelete(name, t, dirs, old, err)
 		}
 		dirs = append(dirs, to)
 	}
@@ -371,6 +373,38 @@ func (r *Registry) DeleteTopic(ctx context.Context, name string) error {
 	}
 	r.log.Info().Str("topic", name).Msg("deleted topic")
 	return nil
+}
+
+// undoDelete puts a topic whose delete failed half way back as it was: the
+// directories already moved return, and its partitions open again, so that
+// it neither comes back with holes at the next start nor lends its old data
+// to a topic made later under its name. err is the delete's error. r.mu is
+// held.
+func (r *Registry) undoDelete(name string, t *topic, moved []string, old map[string]*topic, err error) error {
+	fsys := r.cfg.FS
+	for p := len(moved) - 1; p >= 0; p-- {
+		if rerr := fsys.Rename(moved[p], partitionDir(r.dir, name, uint32(p))); rerr != nil {
+			r.log.Error().Err(rerr).Str("topic", name).Int("partition", p).Msg("could not undo a failed topic delete; the topic is gone until restart")
+			return fmt.Errorf("%w; undoing it failed: %w", err, classify(rerr))
+		}
+	}
+	back := &topic{name: name, parts: make([]*Partition, len(t.parts))}
+	for p := range back.parts {
+		part, _, _, oerr := r.openPartition(name, uint32(p), true)
+		if oerr != nil {
+			r.stopParts(back.parts)
+			return fmt.Errorf("%w; reopening it failed: %w", err, oerr)
+		}
+		back.parts[p] = part
+	}
+	next := make(map[string]*topic, len(old))
+	for k, v := range old {
+		next[k] = v
+	}
+	next[name] = back
+	r.topics.Store(&next)
+	r.log.Warn().Err(err).Str("topic", name).Msg("topic delete failed; the topic is kept")
+	return err
 }
 
 // Topics lists every topic, sorted by name.
