@@ -296,20 +296,31 @@ func TestRollFailsHalfWayThenResumes(t *testing.T) {
 	}
 }
 
-// newFaultPartition opens a registry on a fresh FaultFS with one
-// one-partition topic "t".
-func newFaultPartition(t *testing.T) (*segment.FaultFS, Config, *Registry, *Partition) {
+// faultTopic opens a registry on a fresh FaultFS, with cfg changed by
+// configure (if not nil), and creates topic "t" of n partitions.
+func faultTopic(t *testing.T, n uint32, configure func(*Config)) (*segment.FaultFS, Config, *Registry) {
 	t.Helper()
 	ffs := segment.NewFaultFS()
 	cfg := testConfig()
 	cfg.FS = ffs
+	if configure != nil {
+		configure(&cfg)
+	}
 	r, err := Open("/data", cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.CreateTopic(context.Background(), "t", 1); err != nil {
+	if _, err := r.CreateTopic(context.Background(), "t", n); err != nil {
 		t.Fatal(err)
 	}
+	return ffs, cfg, r
+}
+
+// newFaultPartition opens a registry on a fresh FaultFS with one
+// one-partition topic "t".
+func newFaultPartition(t *testing.T) (*segment.FaultFS, Config, *Registry, *Partition) {
+	t.Helper()
+	ffs, cfg, r := faultTopic(t, 1, nil)
 	p, err := r.Partition("t", 0)
 	if err != nil {
 		t.Fatal(err)
@@ -377,10 +388,8 @@ func TestCancelledReadReleasesView(t *testing.T) {
 // log all the same: reads from the new log start are served.
 func TestRetentionRemoveFailsHalfWay(t *testing.T) {
 	ctx := context.Background()
-	ffs := segment.NewFaultFS()
-	cfg := testConfig()
-	cfg.FS = ffs
-	cfg.RetentionBytes = 3 * 4096
+	ffs, _, r := faultTopic(t, 1, func(c *Config) { c.RetentionBytes = 3 * 4096 })
+	defer r.Close()
 	var fails atomic.Int32
 	ffs.SetHook(func(op segment.Op, name string) error {
 		if op == segment.OpRemove && strings.HasSuffix(name, "00000000000000000000.index") && fails.Add(1) == 1 {
@@ -388,14 +397,6 @@ func TestRetentionRemoveFailsHalfWay(t *testing.T) {
 		}
 		return nil
 	})
-	r, err := Open("/data", cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	if _, err := r.CreateTopic(ctx, "t", 1); err != nil {
-		t.Fatal(err)
-	}
 	p, _ := r.Partition("t", 0)
 	for i := 0; fails.Load() == 0; i++ {
 		if i == 5000 {
@@ -529,17 +530,8 @@ func TestDamagedFrameInActiveSegmentKept(t *testing.T) {
 // leaves a recreated topic empty.
 func TestDeleteTopicFailsHalfWay(t *testing.T) {
 	ctx := context.Background()
-	ffs := segment.NewFaultFS()
-	cfg := testConfig()
-	cfg.FS = ffs
-	r, err := Open("/data", cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ffs, _, r := faultTopic(t, 2, nil)
 	defer r.Close()
-	if _, err := r.CreateTopic(ctx, "t", 2); err != nil {
-		t.Fatal(err)
-	}
 	for part := uint32(0); part < 2; part++ {
 		p, _ := r.Partition("t", part)
 		if _, _, err := p.Append(ctx, []Record{{Value: value(int(part))}}); err != nil {
