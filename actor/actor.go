@@ -54,11 +54,16 @@ func (l *Loop) Done() <-chan struct{} { return l.done }
 // Send delivers req to the mailbox, giving up when ctx ends or the loop is
 // stopping. It returns ctx.Err() or ErrStopped.
 func Send[T any](ctx context.Context, l *Loop, mailbox chan<- T, req T) error {
-	// Check first so a stopped actor answers at once even when the mailbox has room.
+	// Check first so a stopped actor, or a caller that already gave up,
+	// is answered at once even when the mailbox has room (select would pick
+	// at random among ready cases, and queue work nobody waits for).
 	select {
 	case <-l.stop:
 		return ErrStopped
 	default:
+	}
+	if err := ctx.Err(); err != nil {
+		return err
 	}
 	select {
 	case mailbox <- req:
@@ -84,6 +89,13 @@ func Ask[T, R any](ctx context.Context, l *Loop, mailbox chan<- T, req T, reply 
 	case r := <-reply:
 		return r, nil
 	case <-ctx.Done():
+		// An answer that is already there is the outcome: the work was done,
+		// and reporting ctx's error would invite a retry that repeats it.
+		select {
+		case r := <-reply:
+			return r, nil
+		default:
+		}
 		return zero, ctx.Err()
 	case <-l.done:
 		select {

@@ -103,3 +103,52 @@ func TestSignalCoalescesAndNeverBlocks(t *testing.T) {
 	s.Notify()
 	<-s.C()
 }
+
+// TestSendWithCancelledContext: a caller that already gave up queues nothing,
+// even when the mailbox has room (select alone would pick at random).
+func TestSendWithCancelledContext(t *testing.T) {
+	mbox := make(chan int, 1000)
+	l := Start(func(stop <-chan struct{}) { <-stop })
+	defer l.Stop()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	for i := range 1000 {
+		if err := Send(ctx, l, mbox, i); !errors.Is(err, context.Canceled) {
+			t.Fatalf("Send %d with a cancelled context = %v, want context.Canceled", i, err)
+		}
+	}
+	if n := len(mbox); n != 0 {
+		t.Errorf("%d requests queued for a caller that had given up", n)
+	}
+}
+
+// TestAskTakesReadyReply: when the answer is already there as ctx ends,
+// Ask returns the answer: the work was done, and reporting ctx's error
+// would invite a retry that repeats it.
+func TestAskTakesReadyReply(t *testing.T) {
+	type req struct {
+		reply  chan int
+		cancel context.CancelFunc
+	}
+	mbox := make(chan req)
+	l := Start(func(stop <-chan struct{}) {
+		for {
+			select {
+			case r := <-mbox:
+				r.reply <- 7
+				r.cancel() // the caller's deadline passes just after
+			case <-stop:
+				return
+			}
+		}
+	})
+	defer l.Stop()
+	for i := range 1000 {
+		ctx, cancel := context.WithCancel(context.Background())
+		reply := make(chan int, 1)
+		got, err := Ask(ctx, l, mbox, req{reply, cancel}, reply)
+		if err != nil || got != 7 {
+			t.Fatalf("request %d: Ask = %d, %v; want the answer 7", i, got, err)
+		}
+	}
+}
