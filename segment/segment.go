@@ -365,51 +365,48 @@ func scanFrames(f File, pos, end int64, next uint64, maxFrame int, verifyCRC boo
 		}
 		return buf[at-bufPos : at-bufPos+n], nil
 	}
-	need := func(n int64) error {
-		_, err := load(pos, n)
-		return err
-	}
-	// goodFrameAt reports whether a whole, checked frame with base starts at at.
-	goodFrameAt := func(at int64, base uint64) bool {
+	// frameAt reads the frame at at, which must have base base, and checks
+	// that it fits the file and, with crc, its CRC. Every header fault wraps
+	// ErrTorn; only a CRC mismatch wraps ErrCorrupt.
+	frameAt := func(at int64, base uint64, crc bool) (FrameHeader, error) {
 		b, err := load(at, HeaderSize)
 		if err != nil {
-			return false
+			return FrameHeader{}, err
 		}
 		h, err := parseHeader(b, maxFrame)
-		if err != nil || h.Base != base {
-			return false
-		}
-		b, err = load(at, h.Size())
 		if err != nil {
-			return false
+			return h, fmt.Errorf("at %d: %w", at, err)
 		}
-		_, err = CheckFrame(b)
-		return err == nil
+		if h.Base != base {
+			return h, fmt.Errorf("%w: frame at %d has base %d, want %d", ErrTorn, at, h.Base, base)
+		}
+		if !crc {
+			if at+h.Size() > end {
+				return h, fmt.Errorf("%w: frame at %d runs past the end %d", ErrTorn, at, end)
+			}
+			return h, nil
+		}
+		if b, err = load(at, h.Size()); err != nil {
+			return h, err
+		}
+		if _, err := CheckFrame(b); err != nil {
+			return h, fmt.Errorf("at %d: %w", at, err)
+		}
+		return h, nil
 	}
 	for pos < end {
-		if err := need(HeaderSize); err != nil {
-			return pos, next, err
-		}
-		h, err := parseHeader(buf[pos-bufPos:], maxFrame)
-		if err != nil {
-			return pos, next, fmt.Errorf("at %d: %w", pos, err)
-		}
-		if h.Base != next {
-			return pos, next, fmt.Errorf("%w: frame at %d has base %d, want %d", ErrTorn, pos, h.Base, next)
-		}
+		h, err := frameAt(pos, next, verifyCRC)
 		damaged := false
-		if verifyCRC {
-			if err := need(h.Size()); err != nil {
+		if err != nil {
+			// A CRC mismatch with a good frame right after it is damage,
+			// not a torn end.
+			if !errors.Is(err, ErrCorrupt) {
 				return pos, next, err
 			}
-			if _, err := CheckFrame(buf[pos-bufPos : pos-bufPos+h.Size()]); err != nil {
-				if !errors.Is(err, ErrCorrupt) || !goodFrameAt(pos+h.Size(), h.Next()) {
-					return pos, next, fmt.Errorf("at %d: %w", pos, err)
-				}
-				damaged = true
+			if _, gerr := frameAt(pos+h.Size(), h.Next(), true); gerr != nil {
+				return pos, next, err
 			}
-		} else if pos+h.Size() > end {
-			return pos, next, fmt.Errorf("%w: frame at %d runs past the end %d", ErrTorn, pos, end)
+			damaged = true
 		}
 		fn(pos, h, damaged)
 		pos += h.Size()
