@@ -96,8 +96,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		// finishes first.
 		log.Warn().Msg("stop requested during recovery: stopping now; the next start recovers again")
 		go func() {
-			if o := <-openc; o.err == nil {
-				_ = o.st.close()
+			if late := <-openc; late.err == nil {
+				_ = late.st.close()
 			}
 		}()
 		stopServing(srv, ms, cfg.shutdownTimeout)
