@@ -68,7 +68,7 @@ func decompress(dst []byte, c Compression, src []byte, limit int) ([]byte, error
 			err = zr.Reset(bytes.NewReader(src))
 		}
 		if err != nil {
-			return dst, fmt.Errorf("gzip: %w", err)
+			return dst, err // says gzip
 		}
 		dst, err = readAll(dst, zr, limit)
 		gzipReaders.Put(zr)

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
-	"math"
 	"sync"
 )
 
@@ -34,13 +33,12 @@ func Validate(b []byte, maxRecordBytes, maxBatchBytes int) (Header, error) {
 	if len(b) < HeaderSize {
 		return Header{}, fmt.Errorf("%w: %w: %d bytes, a batch header takes %d", ErrInvalid, ErrTorn, len(b), HeaderSize)
 	}
-	h, err := ParseHeader(b, math.MaxInt)
+	// A length past len(b) is refused here, as torn.
+	h, err := ParseHeader(b, len(b))
 	if err != nil {
 		return h, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	switch size := h.Size(); {
-	case size > int64(len(b)):
-		return h, fmt.Errorf("%w: %w: length %d needs %d bytes, have %d", ErrInvalid, ErrTorn, h.Length, size, len(b))
 	case size < int64(len(b)):
 		return h, fmt.Errorf("%w: %d bytes after the batch of %d", ErrInvalid, int64(len(b))-size, size)
 	case size > int64(maxBatchBytes):
