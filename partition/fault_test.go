@@ -456,6 +456,7 @@ func TestDamagedFrameInActiveSegmentKept(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	cfg := testConfig()
+	cfg.SegmentBytes = 64 << 10 // all 60 batches in one segment
 	r := openTest(t, dir, cfg)
 	if _, err := r.CreateTopic(ctx, "t", 1); err != nil {
 		t.Fatal(err)
@@ -477,12 +478,14 @@ func TestDamagedFrameInActiveSegmentKept(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Flip the last byte (a value byte) of frame 30 of 60 (one record each).
+	// Flip a value byte of batch 30 of 60 (one record each; the record
+	// ends with its header count, 0, after the value).
+	batchSize := func(pos int) int { return 12 + int(binary.BigEndian.Uint32(data[pos+8:])) }
 	pos := 0
 	for range 30 {
-		pos += 4 + int(binary.LittleEndian.Uint32(data[pos:]))
+		pos += batchSize(pos)
 	}
-	data[pos+4+int(binary.LittleEndian.Uint32(data[pos:]))-1] ^= 0x10
+	data[pos+batchSize(pos)-2] ^= 0x10
 	if err := os.WriteFile(logs[0], data, 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -5,21 +5,21 @@ import (
 	"sync"
 	"time"
 
-	"github.com/logbroker/logbroker/segment"
+	"github.com/logbroker/logbroker/batch"
 )
 
-// Frame is a batch of records already in the stored encoding, built on the
-// producer's goroutine so that the actor only patches offsets and writes.
-// A decoder can fill it straight from a request's bytes, with no Record per
-// record in between. A Frame is used by one goroutine; AppendFrame and
-// AppendFrameAsync take it over, and Release returns an unused one.
+// Frame is one produce request's records as a RecordBatch v2, built on the
+// producer's goroutine so that the actor only sets the base offset (outside
+// the CRC) and writes. A decoder can fill it straight from a request's
+// bytes, with no Record per record in between. A Frame is used by one
+// goroutine; AppendFrame and AppendFrameAsync take it over, and Release
+// returns an unused one.
 type Frame struct {
-	buf     []byte // segment.HeaderSize reserved, then the records
-	count   int
-	maxTs   int64
+	b       batch.Builder
 	now     int64 // stamps records sent without a timestamp
 	largest int   // encoded size of the largest record
 	largeAt int   // its index
+	live    bool  // b holds a pooled buffer
 }
 
 // NewFrame returns an empty frame with room for about size bytes of records.
@@ -27,42 +27,44 @@ func NewFrame(size int) *Frame { return NewFrameAt(size, time.Now().UnixMilli())
 
 // NewFrameAt is NewFrame stamping records without a timestamp with nowMs.
 func NewFrameAt(size int, nowMs int64) *Frame {
-	return &Frame{buf: getFrame(segment.HeaderSize + size), now: nowMs}
+	f := &Frame{now: nowMs, live: true}
+	f.b.Reset(getFrame(batch.HeaderSize + size))
+	return f
 }
 
 // Add appends one record; a zero timestamp is stamped with the frame's
-// creation time. The bytes are copied, so the caller may reuse them.
+// creation time. A nil key, value or header value is stored as null, an
+// empty one as empty. The bytes are copied, so the caller may reuse them.
 func (f *Frame) Add(key, value []byte, headers []Header, timestampMs int64) {
-	ts := stamp(timestampMs, f.now)
-	n := len(f.buf)
-	f.buf = segment.AppendRecord(f.buf, key, value, headers, ts)
-	if size := len(f.buf) - n; size > f.largest {
-		f.largest, f.largeAt = size, f.count
+	if size := f.b.Add(key, value, headers, stamp(timestampMs, f.now)); size > f.largest {
+		f.largest, f.largeAt = size, f.b.Len()-1
 	}
-	if ts > f.maxTs {
-		f.maxTs = ts
-	}
-	f.count++
 }
 
 // Len is the number of records added.
-func (f *Frame) Len() int { return f.count }
+func (f *Frame) Len() int { return f.b.Len() }
 
-// Payload is the records as stored, with offsets 0: a serialized EntryBatch.
-// It aliases the frame.
-func (f *Frame) Payload() []byte { return f.buf[segment.HeaderSize:] }
+// Bytes is the batch as built so far, sealed (its CRC computed), with base
+// offset 0, or nil before the first record. It aliases the frame; Add after
+// it invalidates it.
+func (f *Frame) Bytes() []byte {
+	if f.b.Len() == 0 {
+		return nil
+	}
+	return f.b.Finish()
+}
 
 // Release recycles the frame's buffer; the frame must not be used again.
 func (f *Frame) Release() {
-	if f.buf != nil {
-		putFrame(f.buf)
-		f.buf = nil
+	if f.live && f.b.Len() > 0 {
+		putFrame(f.b.Finish())
 	}
+	f.live = false
 }
 
 // check applies the limits storage enforces; the frame is untouched.
 func (f *Frame) check(maxRecordBytes int) error {
-	if f.count == 0 {
+	if f.b.Len() == 0 {
 		return fmt.Errorf("%w: a produce request needs at least one record", ErrNoRecords)
 	}
 	if f.largest > maxRecordBytes {
@@ -74,8 +76,8 @@ func (f *Frame) check(maxRecordBytes int) error {
 
 // request turns a checked frame into the actor's message; f is spent.
 func (f *Frame) request() *appendReq {
-	r := &appendReq{frame: f.buf, count: f.count, maxTs: f.maxTs}
-	f.buf = nil
+	r := &appendReq{frame: f.b.Finish(), count: f.b.Len()}
+	f.live = false
 	return r
 }
 
@@ -86,12 +88,12 @@ var framePool sync.Pool
 // maxPooledFrame keeps rare huge requests from pinning memory.
 const maxPooledFrame = 4 << 20
 
-// getFrame returns a buffer of length segment.HeaderSize and capacity >= size.
+// getFrame returns an empty buffer of capacity >= size.
 func getFrame(size int) []byte {
 	if v, ok := framePool.Get().(*[]byte); ok && cap(*v) >= size {
-		return (*v)[:segment.HeaderSize]
+		return (*v)[:0]
 	}
-	return make([]byte, segment.HeaderSize, size)
+	return make([]byte, 0, size)
 }
 
 func putFrame(b []byte) {

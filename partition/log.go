@@ -2,6 +2,7 @@ package partition
 
 import (
 	"fmt"
+	"math"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -30,8 +31,10 @@ type Log struct {
 }
 
 // openLog opens (or creates) the log in dir. clean says the previous run shut
-// down cleanly, so the active segment needs no recovery scan.
-func openLog(dir string, cfg *Config, files *segment.FileCache, log zerolog.Logger, clean bool) (_ *Log, stats segment.RecoverStats, scanned int, err error) {
+// down cleanly, so the active segment needs no recovery scan. previous says
+// the previous release wrote the data directory: a partition without a
+// format file is then all legacy segments, and is upgraded.
+func openLog(dir string, cfg *Config, files *segment.FileCache, log zerolog.Logger, clean, previous bool) (_ *Log, stats segment.RecoverStats, scanned int, err error) {
 	start := time.Now()
 	fsys := cfg.FS
 	if err := fsys.MkdirAll(dir, 0o755); err != nil {
@@ -43,6 +46,10 @@ func openLog(dir string, cfg *Config, files *segment.FileCache, log zerolog.Logg
 	}
 	l := &Log{dir: dir, cfg: cfg, files: files, log: log}
 	opts := cfg.segmentOptions()
+	v2Start, hasFormat, err := readFormat(fsys, dir)
+	if err != nil {
+		return nil, stats, 0, err
+	}
 	if len(bases) == 0 {
 		s, err := segment.Create(files, dir, 0, opts)
 		if err != nil {
@@ -55,6 +62,9 @@ func openLog(dir string, cfg *Config, files *segment.FileCache, log zerolog.Logg
 		l.segs = []*segment.Segment{s}
 		return l, stats, scanned, nil
 	}
+	if !hasFormat && previous {
+		v2Start = math.MaxUint64 // the previous release wrote every segment
+	}
 	for i, base := range bases {
 		mode, nextBase := segment.Sealed, uint64(0)
 		switch {
@@ -65,7 +75,9 @@ func openLog(dir string, cfg *Config, files *segment.FileCache, log zerolog.Logg
 		default:
 			mode = segment.Recover
 		}
-		s, st, err := segment.Open(files, dir, base, opts, mode, nextBase)
+		o := opts
+		o.Legacy = base < v2Start
+		s, st, err := segment.Open(files, dir, base, o, mode, nextBase)
 		if err != nil {
 			l.closeSegments()
 			return nil, stats, 0, fmt.Errorf("partition: open segment %d in %s: %w", base, dir, classify(err))
@@ -90,12 +102,47 @@ func openLog(dir string, cfg *Config, files *segment.FileCache, log zerolog.Logg
 	}
 	l.next = l.active().Next()
 	l.durable = l.next
+	if base := l.active().Base(); base < v2Start {
+		if err := l.upgrade(); err != nil {
+			l.closeSegments()
+			return nil, stats, 0, err
+		}
+		log.Info().Uint64("legacy_segments_below", l.next).Uint64("from_offset", base).
+			Msg("upgraded a partition written by the previous release: its segments are read as they are, new records are stored as RecordBatch v2")
+	}
 	if stats.TruncatedBytes > 0 {
 		log.Warn().Int64("truncated_bytes", stats.TruncatedBytes).Uint64("next_offset", l.next).
 			Int64("scanned_bytes", stats.ScannedBytes).Dur("took_ms", time.Since(start)).
 			Msg("recovery truncated a torn tail")
 	}
 	return l, stats, scanned, nil
+}
+
+// upgrade moves a partition the previous release wrote on to v2: it records
+// that v2 starts at Next, then seals the legacy active segment and starts a
+// v2 one there. An empty legacy active segment is replaced instead. A crash
+// half way leaves either no record of v2 (all legacy, as before) or the
+// record and a legacy active segment, which the next start upgrades again.
+func (l *Log) upgrade() error {
+	if err := writeFormat(l.cfg.FS, l.dir, l.next); err != nil {
+		return err
+	}
+	old := l.active()
+	if old.Size() > 0 {
+		return l.roll()
+	}
+	if err := old.Close(); err != nil {
+		return fmt.Errorf("partition: close empty legacy segment %d: %w", old.Base(), classify(err))
+	}
+	s, err := segment.Create(l.files, l.dir, old.Base(), l.cfg.segmentOptions())
+	if err != nil {
+		return fmt.Errorf("partition: create segment %d: %w", old.Base(), classify(err))
+	}
+	l.segs[len(l.segs)-1] = s
+	if err := l.cfg.FS.SyncDir(l.dir); err != nil {
+		return fmt.Errorf("partition: sync dir %s: %w", l.dir, classify(err))
+	}
+	return nil
 }
 
 // listSegments returns the base offsets of the .log files in dir, sorted.

@@ -11,11 +11,12 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/logbroker/logbroker/actor"
+	"github.com/logbroker/logbroker/batch"
 	"github.com/logbroker/logbroker/segment"
 )
 
-// Header is one application header of a record.
-type Header = segment.Header
+// Header is one application header of a record; a nil Value is null.
+type Header = batch.RecordHeader
 
 // Record is one record as a producer sends it.
 type Record struct {
@@ -31,15 +32,15 @@ type Offsets struct {
 	Next      uint64
 }
 
-// Batch is the result of one read: stored records, ready to send as they are.
+// Batch is the result of one read: stored RecordBatch v2 batches, whole,
+// as a Kafka fetch sends them.
 type Batch struct {
-	// Data is the stored records back to back. Each is encoded exactly as one
-	// element of the wire EntryBatch.entries (0x0a, length, LogEntry), so Data
-	// is a serialized EntryBatch.
+	// Data is whole batches back to back, checked. The first holds First;
+	// its records below First are the reader's to skip.
 	Data  []byte
-	First uint64 // offset of the first record in Data
+	First uint64 // the first offset the read asked for
 	Next  uint64 // offset after the last record in Data
-	Count int    // records in Data; 0 when caught up
+	Count int    // records from First to Next; 0 when caught up
 }
 
 // Partition is the handle to one partition's actor: the only goroutine that
@@ -76,9 +77,9 @@ type Partition struct {
 	tail atomic.Pointer[tailBatch]
 }
 
-// tailBatch is an immutable copy of the last committed records.
+// tailBatch is an immutable copy of the last committed batches.
 type tailBatch struct {
-	data        []byte // stored records back to back
+	data        []byte // stored batches back to back
 	first, next uint64
 }
 
@@ -87,9 +88,8 @@ type tailBatch struct {
 const maxTailBytes = 64 << 10
 
 type appendReq struct {
-	frame []byte // segment.HeaderSize reserved, then the encoded records
+	frame []byte // one RecordBatch v2, base offset 0 until the actor sets it
 	count int
-	maxTs int64
 	reply chan appendResult // nil for ACKS_NONE
 }
 
@@ -176,8 +176,8 @@ func encode(recs []Record) *Frame {
 	size := 0
 	for i := range recs {
 		r := &recs[i]
-		// The timestamp is not known yet; a stamped one takes at most 11 bytes.
-		size += segment.RecordSize(r.Key, r.Value, r.Headers, r.TimestampMs) + 11
+		// The timestamp delta is not known yet: allow its widest varint.
+		size += batch.RecordSize(r.Key, r.Value, r.Headers, 0, int32(i)) + 10
 	}
 	f := NewFrame(size)
 	for i := range recs {
@@ -282,12 +282,15 @@ func (p *Partition) Tail(offset uint64, maxBytes int) (Batch, bool) {
 		return Batch{First: offset, Next: offset}, true
 	}
 	data := t.data
-	for o := t.first; o < offset; o++ {
-		_, _, rest, err := segment.NextRecord(data)
+	for len(data) > 0 {
+		h, err := batch.ParseHeader(data, len(data))
 		if err != nil {
 			return Batch{}, false
 		}
-		data = rest
+		if h.Next() > offset {
+			break
+		}
+		data = data[h.Size():]
 	}
 	if maxBytes <= 0 {
 		maxBytes = DefaultReadBytes
@@ -298,20 +301,20 @@ func (p *Partition) Tail(offset uint64, maxBytes int) (Batch, bool) {
 	return Batch{Data: data, First: offset, Next: t.next, Count: int(t.next - offset)}, true
 }
 
-// trimTo cuts data (records from first) to the records below end.
+// trimTo cuts data (whole batches, checked, the first holding first) to
+// the batches below end. A group commit is synced whole, so end falls
+// between batches.
 func trimTo(data []byte, first, end uint64) ([]byte, uint64) {
-	rest := data
-	off := first
-	for off < end && len(rest) > 0 {
-		rec, _, r, err := segment.NextRecord(rest)
-		if err != nil {
+	n, next := 0, first
+	for n < len(data) {
+		h, err := batch.ParseHeader(data[n:], len(data)-n)
+		if err != nil || h.Next() > end {
 			break
 		}
-		_ = rec
-		rest = r
-		off++
+		n += int(h.Size())
+		next = h.Next()
 	}
-	return data[:len(data)-len(rest)], off
+	return data[:n], next
 }
 
 // wrap names the partition in an error that does not already.
@@ -392,57 +395,50 @@ func (p *Partition) handleAppends(first *appendReq) {
 		// than the next one, which would cost a sync each.
 		runtime.Gosched()
 	}
-	batch := append(p.batch[:0], first)
+	group := append(p.batch[:0], first)
 	bytes := len(first.frame)
 drain:
-	for len(batch) < maxGroupFrames && bytes < maxGroupBytes {
+	for len(group) < maxGroupFrames && bytes < maxGroupBytes {
 		select {
 		case r := <-p.appendc:
-			batch = append(batch, r)
+			group = append(group, r)
 			bytes += len(r.frame)
 		default:
 			break drain
 		}
 	}
-	p.batch = batch[:0]
-	p.lastGroup = len(batch)
+	p.batch = group[:0]
+	p.lastGroup = len(group)
 
 	if p.failed != nil {
-		p.answer(batch, 0, p.failed)
+		p.answer(group, 0, p.failed)
 		return
 	}
 	l := p.plog
 	base := l.Next()
 	next := base
-	for _, r := range batch {
-		if _, err := segment.SetOffsets(r.frame[segment.HeaderSize:], next); err != nil {
-			// encode built this frame; a failure here is a bug, not bad input.
-			p.answer(batch, base, fmt.Errorf("partition: set offsets: %w", err))
-			return
-		}
-		segment.SealFrame(r.frame, next, uint32(r.count), r.maxTs)
+	for _, r := range group {
+		// Outside the CRC: the group stays checked as its producer built it.
+		batch.SetBaseOffset(r.frame, next)
 		next += uint64(r.count)
 	}
-	buf := batch[0].frame
-	if len(batch) > 1 {
+	buf := group[0].frame
+	if len(group) > 1 {
 		buf = l.wbuf[:0]
-		for _, r := range batch {
+		for _, r := range group {
 			buf = append(buf, r.frame...)
 		}
 		l.wbuf = buf
 	}
 	// Copy the records for live tails while the frames are still ours.
 	var tail *tailBatch
-	if len(p.subs) > 0 && len(buf)-len(batch)*segment.HeaderSize <= maxTailBytes {
-		tail = &tailBatch{data: make([]byte, 0, len(buf)-len(batch)*segment.HeaderSize), first: base, next: next}
-		for _, r := range batch {
-			tail.data = append(tail.data, r.frame[segment.HeaderSize:]...)
-		}
+	if len(p.subs) > 0 && len(buf) <= maxTailBytes {
+		tail = &tailBatch{data: append([]byte(nil), buf...), first: base, next: next}
 	}
 	segs := l.Segments()
 	err := l.Append(buf, int(next-base))
 	// The bytes are in the file (or refused): the frames can be reused.
-	for _, r := range batch {
+	for _, r := range group {
 		putFrame(r.frame)
 		r.frame = nil
 	}
@@ -466,7 +462,7 @@ drain:
 		p.syncTimer = time.NewTimer(p.cfg.FsyncInterval)
 	}
 	if err != nil {
-		p.answer(batch, base, err)
+		p.answer(group, base, err)
 		return
 	}
 	// Stats first, so that they already count what a producer sees acked.
@@ -475,9 +471,9 @@ drain:
 	p.stats.publish(l)
 	p.tail.Store(tail) // nil when too big: readers go to the file
 	if p.cfg.Observer != nil {
-		p.cfg.Observer.ObserveCommit(len(batch), int(next-base), len(buf), syncTook)
+		p.cfg.Observer.ObserveCommit(len(group), int(next-base), len(buf), syncTook)
 	}
-	p.answer(batch, base, nil)
+	p.answer(group, base, nil)
 	for s := range p.subs {
 		s.sig.Notify()
 	}
@@ -495,10 +491,10 @@ drain:
 	}
 }
 
-// answer replies to every waiter of batch, whose records start at base.
-func (p *Partition) answer(batch []*appendReq, base uint64, err error) {
+// answer replies to every waiter of group, whose records start at base.
+func (p *Partition) answer(group []*appendReq, base uint64, err error) {
 	next := base
-	for _, r := range batch {
+	for _, r := range group {
 		first := next
 		next += uint64(r.count) // acks=none records hold offsets too
 		switch {

@@ -124,6 +124,10 @@ func (r *Registry) discover() (map[string]*topic, error) {
 	_, err := fsys.Stat(filepath.Join(r.dir, cleanMarker))
 	clean := err == nil
 	r.recovery.Clean = clean
+	// Without the format marker the previous release wrote this directory:
+	// its partitions are upgraded as they open, then the marker is written.
+	_, err = fsys.Stat(filepath.Join(r.dir, formatMarker))
+	previous := err != nil
 	entries, err := fsys.ReadDir(r.dir)
 	if err != nil {
 		return nil, fmt.Errorf("partition: list data dir %s: %w", r.dir, classify(err))
@@ -168,7 +172,7 @@ func (r *Registry) discover() (map[string]*topic, error) {
 	var mu sync.Mutex // guards the stats below while partitions open in parallel
 	for _, j := range jobs {
 		g.Go(func() error {
-			p, st, scanned, err := r.openPartition(j.t, j.p, clean)
+			p, st, scanned, err := r.openPartition(j.t, j.p, clean, previous)
 			if err != nil {
 				return err
 			}
@@ -193,6 +197,12 @@ func (r *Registry) discover() (map[string]*topic, error) {
 	}
 	r.recovery.Topics = len(topics)
 	r.recovery.Partitions = len(jobs)
+	if previous {
+		if err := writeFormatMarker(fsys, r.dir); err != nil {
+			stopAll()
+			return nil, err
+		}
+	}
 	// From here on a crash must be treated as one.
 	if clean {
 		if err := fsys.Remove(filepath.Join(r.dir, cleanMarker)); err != nil {
@@ -207,9 +217,9 @@ func (r *Registry) discover() (map[string]*topic, error) {
 	return topics, nil
 }
 
-func (r *Registry) openPartition(t string, p uint32, clean bool) (*Partition, segment.RecoverStats, int, error) {
+func (r *Registry) openPartition(t string, p uint32, clean, previous bool) (*Partition, segment.RecoverStats, int, error) {
 	log := r.log.With().Str("topic", t).Uint32("partition", p).Logger()
-	l, st, scanned, err := openLog(partitionDir(r.dir, t, p), &r.cfg, r.files, log, clean)
+	l, st, scanned, err := openLog(partitionDir(r.dir, t, p), &r.cfg, r.files, log, clean, previous)
 	if err != nil {
 		return nil, st, 0, err
 	}
@@ -283,7 +293,7 @@ func (r *Registry) CreateTopic(ctx context.Context, name string, partitions uint
 			r.removeTopicDirs(name, partitions)
 			return TopicInfo{}, err
 		}
-		part, _, _, err := r.openPartition(name, p, true)
+		part, _, _, err := r.openPartition(name, p, true, false)
 		if err != nil {
 			r.stopParts(t.parts)
 			r.removeTopicDirs(name, partitions)
@@ -390,7 +400,7 @@ func (r *Registry) undoDelete(name string, t *topic, moved []string, old map[str
 	}
 	back := &topic{name: name, parts: make([]*Partition, len(t.parts))}
 	for p := range back.parts {
-		part, _, _, oerr := r.openPartition(name, uint32(p), true)
+		part, _, _, oerr := r.openPartition(name, uint32(p), true, false)
 		if oerr != nil {
 			r.stopParts(back.parts)
 			return fmt.Errorf("%w; reopening it failed: %w", err, oerr)

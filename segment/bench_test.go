@@ -12,7 +12,7 @@ import (
 
 var benchRecordSizes = []int{100, 1024}
 
-// benchFrame builds one frame of batch records of size value bytes.
+// benchFrame builds one batch of batch records of size value bytes.
 func benchFrame(b *testing.B, batch, size int) []byte {
 	recs := make([]rec, batch)
 	value := make([]byte, size)
@@ -28,7 +28,7 @@ func benchFrame(b *testing.B, batch, size int) []byte {
 const benchSegmentBytes = 64 << 20
 
 // BenchmarkAppend measures what an actor does per produce request once the
-// records are encoded: patch offsets, seal the frame (CRC), Append, and
+// batch is built: set its base offset (outside the CRC), Append, and
 // optionally Sync. Segments roll at 64 MiB outside the timer.
 func BenchmarkAppend(b *testing.B) {
 	for _, size := range benchRecordSizes {
@@ -155,8 +155,7 @@ func BenchmarkViewRead(b *testing.B) {
 			}
 			defer s.Remove()
 			for s.Size() < 16<<20 {
-				SetOffsets(frame[HeaderSize:], s.Next())
-				SealFrame(frame, s.Next(), 100, 0)
+				setBase(frame, s.Next())
 				if err := s.Append(frame); err != nil {
 					b.Fatal(err)
 				}
@@ -190,41 +189,6 @@ func BenchmarkViewRead(b *testing.B) {
 	}
 }
 
-// BenchmarkAppendRecord is the cost of encoding one record.
-func BenchmarkAppendRecord(b *testing.B) {
-	for _, size := range benchRecordSizes {
-		b.Run(fmt.Sprintf("rec=%d", size), func(b *testing.B) {
-			key, value := []byte("key-0001"), make([]byte, size)
-			headers := []Header{{Key: "trace", Value: []byte("abc")}}
-			buf := make([]byte, 0, 4096)
-			b.SetBytes(int64(RecordSize(key, value, headers, 1)))
-			b.ReportAllocs()
-			for i := 0; i < b.N; i++ {
-				buf = AppendRecord(buf[:0], key, value, headers, 1700000000000)
-			}
-		})
-	}
-}
-
-// BenchmarkSetOffsetsSeal is the per-request framing cost left to the actor
-// once records are encoded: patch every offset, then CRC the frame.
-func BenchmarkSetOffsetsSeal(b *testing.B) {
-	for _, size := range benchRecordSizes {
-		b.Run(fmt.Sprintf("rec=%d/batch=1000", size), func(b *testing.B) {
-			frame := benchFrame(b, 1000, size)
-			b.SetBytes(int64(len(frame)))
-			b.ReportAllocs()
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				if _, err := SetOffsets(frame[HeaderSize:], uint64(i)*1000); err != nil {
-					b.Fatal(err)
-				}
-				SealFrame(frame, uint64(i)*1000, 1000, 0)
-			}
-		})
-	}
-}
-
 // benchSegment is a segment that rolls (outside the timer) when full.
 type benchSegment struct {
 	b   *testing.B
@@ -248,15 +212,12 @@ func newBenchSegmentWith(b *testing.B, o Options) *benchSegment {
 	return bs
 }
 
-// appendFrame does what an actor does per produce request once the records
-// are encoded: patch offsets, seal the frame (CRC), Append, optionally Sync.
+// appendFrame does what an actor does per produce request once the batch
+// is built: set its base offset, Append, optionally Sync.
 func (bs *benchSegment) appendFrame(frame []byte, batch int, sync bool) {
 	s := bs.room(len(frame))
 	next := s.Next()
-	if _, err := SetOffsets(frame[HeaderSize:], next); err != nil {
-		bs.b.Fatal(err)
-	}
-	SealFrame(frame, next, uint32(batch), 1700000000000)
+	setBase(frame, next)
 	if err := s.Append(frame); err != nil {
 		bs.b.Fatal(err)
 	}
@@ -301,10 +262,7 @@ func BenchmarkFillAndSeal(b *testing.B) {
 				}
 				for !ShouldRoll(s.Size(), int64(len(frame)), benchSegmentBytes) {
 					next := s.Next()
-					if _, err := SetOffsets(frame[HeaderSize:], next); err != nil {
-						b.Fatal(err)
-					}
-					SealFrame(frame, next, 1000, 1700000000000)
+					setBase(frame, next)
 					if err := s.Append(frame); err != nil {
 						b.Fatal(err)
 					}

@@ -1,6 +1,7 @@
-// Package segment owns the on-disk format of one log segment: record
-// encoding, frames, the .log and .index files, the recovery scan, the roll
-// decision, and file access behind FS (OS, or FaultFS for fault injection).
+// Package segment owns the on-disk layout of one log segment: stored
+// batches (Kafka's RecordBatch v2, and the previous release's frames, read
+// only), the .log and .index files, the recovery scan, the roll decision,
+// and file access behind FS (OS, or FaultFS for fault injection).
 //
 // Concurrency: a *Segment is NOT safe for concurrent use; one owner (the
 // partition actor) calls all its methods. A *View may be read from one other
@@ -10,33 +11,43 @@
 //
 // Files: <dir>/<base offset, 20 digits>.log and .index.
 //
-// A .log is a sequence of frames; one frame is one appended batch (one
-// produce request). Integers are little-endian.
+// A .log is a sequence of Kafka RecordBatch v2 batches (magic 2, drawn in
+// package batch), one per produce request as its producer built it, offsets
+// dense across them. Integers are big-endian. Storage reads the header only:
+//
+//	 0             8        12             16    17    21          ...  61
+//	+-------------+--------+--------------+-----+-----+------------+---------+
+//	| base offset | length | leader epoch | 2   | crc | attributes | records |
+//	+-------------+--------+--------------+-----+-----+------------+---------+
+//	  length = bytes after the length field; size = 12 + length
+//	  crc    = CRC-32C of bytes [21, size): the base offset and the leader
+//	           epoch sit outside it, so the actor sets the base offset on a
+//	           batch checked as its producer built it, with no recompute.
+//	  a batch takes offsets [base, base + last offset delta + 1), with
+//	  record count = last offset delta + 1 >= 1; the next batch's base is
+//	  the offset after them.
+//
+// A flip in a leader epoch is the one change to a batch no check sees: it
+// is outside the CRC in Kafka's format and holds nothing served.
+//
+// Segments written by the previous release (Options.Legacy) hold its frames
+// instead, little-endian, and are only read: View.Read converts each to a v2
+// batch. They stay in place until retention deletes them.
 //
 //	 0      4      8   9   10     12      16            24            32
 //	+------+------+---+---+------+-------+-------------+-------------+---------+
-//	| len  | crc  | m | f | rsvd | count | base offset | max ts (ms) | payload |
+//	| len  | crc  | 1 | 0 | 0    | count | base offset | max ts (ms) | records |
 //	+------+------+---+---+------+-------+-------------+-------------+---------+
-//	  len   = bytes after the len field (28 + payload)
-//	  crc   = CRC-32C (Castagnoli) of bytes [8, 4+len)
-//	  m = magic 1, f = flags 0, rsvd = 0, count >= 1
+//	  crc = CRC-32C of bytes [8, 4+len); each record a LogEntry's protobuf
+//	  encoding with the offset as a fixed 8-byte varint (legacy_record.go)
 //
-// The payload is count records, each exactly the protobuf encoding of one
-// EntryBatch.entries element, so a run of records is a valid EntryBatch and is
-// served without re-encoding:
-//
-//	0x0a varint(n) LogEntry{
-//	    0x08 offset as an 8-byte varint (fixed width, patched in place)
-//	    0x12 varint key                    (omitted if empty)
-//	    0x1a varint value                  (omitted if empty)
-//	    0x22 varint Header{0x0a varint key, 0x12 varint value}  per header
-//	    0x28 varint(uint64(timestamp_ms))  (omitted if 0)
-//	}
-//
-// A .index is an array of 8-byte entries {u32 offset - base, u32 position},
-// one for the first frame and then one whenever IndexIntervalBytes of log were
+// A .index is an array of 8-byte little-endian entries {u32 base offset of
+// a frame - segment base, u32 position}, one for the first frame and then one whenever IndexIntervalBytes of log were
 // written since the last entry. It is a hint: it is validated on load, checked
 // at lookup, and rebuilt from the .log whenever it does not fit.
+//
+// One walk over stored frames (reader.go) serves recovery, index rebuilds,
+// lookups and reads, in either format.
 //
 // Recovery (Open with Recover) checks every frame's header, base continuity
 // and CRC from the start and truncates the .log at the first frame that fails:

@@ -10,10 +10,10 @@ import (
 
 func seedRecords(f *testing.F) {
 	f.Add([]byte{})
-	f.Add(AppendRecord(nil, nil, nil, nil, 0))
-	f.Add(AppendRecord(nil, []byte("k"), []byte("value"), []Header{{Key: "h", Value: []byte("v")}, {}}, -1))
-	two := AppendRecord(AppendRecord(nil, []byte("a"), nil, nil, 5), nil, bytes.Repeat([]byte("x"), 200), nil, 0)
-	SetOffsets(two, 77)
+	f.Add(appendLegacyRecord(nil, nil, nil, nil, 0))
+	f.Add(appendLegacyRecord(nil, []byte("k"), []byte("value"), []legacyHeader{{Key: "h", Value: []byte("v")}, {}}, -1))
+	two := appendLegacyRecord(appendLegacyRecord(nil, []byte("a"), nil, nil, 5), nil, bytes.Repeat([]byte("x"), 200), nil, 0)
+	setLegacyOffsets(two, 77)
 	f.Add(two)
 	f.Add([]byte{0x0a, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01})
 	f.Add([]byte{0x0a, 0x0b, 0x08, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x00, 0x22, 0x00})
@@ -24,7 +24,7 @@ func FuzzNextRecord(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		p := b
 		for len(p) > 0 {
-			rec, _, rest, err := NextRecord(p)
+			rec, _, rest, err := nextLegacyRecord(p)
 			if err != nil {
 				if !bytes.Equal(rest, p) {
 					t.Fatal("rest changed on error")
@@ -42,21 +42,21 @@ func FuzzNextRecord(f *testing.F) {
 func FuzzDecodeRecord(f *testing.F) {
 	seedRecords(f)
 	f.Fuzz(func(t *testing.T, b []byte) {
-		r, err := DecodeRecord(b)
+		r, err := decodeLegacyRecord(b)
 		if err != nil {
 			return
 		}
 		if len(r.Headers) > len(b)/2 {
 			t.Fatalf("%d headers from %d bytes", len(r.Headers), len(b))
 		}
-		enc := AppendRecord(nil, r.Key, r.Value, r.Headers, r.TimestampMs)
+		enc := appendLegacyRecord(nil, r.Key, r.Value, r.Headers, r.TimestampMs)
 		if len(enc) > len(b)+4*len(r.Headers) { // empty header fields are written out
 			t.Fatalf("re-encoding grew: %d > %d", len(enc), len(b))
 		}
-		if _, err := SetOffsets(enc, r.Offset); err != nil {
+		if _, err := setLegacyOffsets(enc, r.Offset); err != nil {
 			t.Fatal(err)
 		}
-		r2, err := DecodeRecord(enc)
+		r2, err := decodeLegacyRecord(enc)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -72,22 +72,22 @@ func FuzzDecodeRecord(f *testing.F) {
 	})
 }
 
-func FuzzCheckFrame(f *testing.F) {
-	good := frameOf(f, 5, rec{value: []byte("a")}, rec{key: []byte("k"), ts: 9})
+func FuzzCheckLegacyFrame(f *testing.F) {
+	good := legacyFrameOf(f, 5, lrec{value: []byte("a")}, lrec{key: []byte("k"), ts: 9})
 	f.Add(good)
-	f.Add(good[:HeaderSize])
+	f.Add(good[:legacyHeaderSize])
 	f.Add(append(append([]byte(nil), good...), 1, 2, 3))
-	f.Add(make([]byte, HeaderSize))
+	f.Add(make([]byte, legacyHeaderSize))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		h, err := CheckFrame(b)
+		h, err := checkLegacyFrame(b)
 		if err != nil {
 			return
 		}
-		if h.Count == 0 || h.Size() > int64(len(b)) || h.Len < frameLenMin || h.Next()-1 > MaxOffset {
+		if h.Count == 0 || h.Size() > int64(len(b)) || h.Len < frameLenMin || h.Next()-1 > legacyMaxOffset {
 			t.Fatalf("accepted implausible header %+v for %d bytes", h, len(b))
 		}
 		resealed := append([]byte(nil), b[:h.Size()]...)
-		SealFrame(resealed, h.Base, h.Count, h.MaxTimestampMs)
+		sealLegacyFrame(resealed, h.Base, h.Count, h.MaxTimestampMs)
 		if !bytes.Equal(resealed, b[:h.Size()]) {
 			t.Fatal("resealing changed the frame")
 		}

@@ -66,7 +66,7 @@ func parseIndex(b []byte, logSize int64, nextRel uint64) ([]indexEntry, error) {
 		}
 		return nil, nil
 	}
-	if int64(n) > logSize/HeaderSize+1 {
+	if int64(n) > logSize/minFrameSize+1 {
 		return nil, fmt.Errorf("%w: %d entries for a %d byte log", errBadIndex, n, logSize)
 	}
 	entries := make([]indexEntry, n)

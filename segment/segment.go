@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/logbroker/logbroker/batch"
 )
 
 // ErrOutOfRange reports an offset or position outside a segment or view.
@@ -62,6 +64,9 @@ type Options struct {
 	// (BenchmarkSyncedAppend). Meant for modes that sync every append: it
 	// writes every byte twice. Seal and Close cut the zeros off again.
 	PreallocateBytes int64
+	// Legacy says the segment holds the previous release's frames: it is
+	// read (its records served as v2 batches), never appended to.
+	Legacy bool
 	// WritebackBytes, when > 0, starts the write-back of every
 	// WritebackBytes of appended data (Writebacker), without waiting for
 	// it. For modes that do not sync every append: the sync at Seal then
@@ -146,12 +151,16 @@ type Segment struct {
 	dirtyTail error // a failed append left bytes past size that could not be cut
 	syncErr   error // a sync of preallocated zeros failed: the next Sync reports it
 
-	hdr [HeaderSize]byte // scratch for Locate
+	fm  *format                // v2, or legacy (Options.Legacy)
+	hdr [batch.HeaderSize]byte // scratch for Locate
 }
 
 // Create makes an empty segment (truncating leftovers). It does not sync the
 // directory: the caller syncs it once.
 func Create(c *FileCache, dir string, base uint64, o Options) (*Segment, error) {
+	if o.Legacy {
+		return nil, fmt.Errorf("%w: create %s: legacy segments are only read", ErrClosed, LogName(base))
+	}
 	s := newSegment(c, dir, base, o, os.O_RDWR|os.O_CREATE|os.O_TRUNC)
 	s.next, s.idxLoaded = base, true
 	if _, err := s.log.acquire(); err != nil {
@@ -173,6 +182,10 @@ func newSegment(c *FileCache, dir string, base uint64, o Options, flag int) *Seg
 		o:         o.withDefaults(),
 		logPath:   filepath.Join(dir, LogName(base)),
 		indexPath: filepath.Join(dir, IndexName(base)),
+		fm:        v2,
+	}
+	if s.o.Legacy {
+		s.fm = legacy
 	}
 	s.log = c.newFile(s.logPath, flag)
 	return s
@@ -225,7 +238,7 @@ func (s *Segment) openClean() (RecoverStats, error) {
 	if err != nil {
 		return st, err
 	}
-	data, err := readIndexFile(s.log.c, s.indexPath, (size/HeaderSize+1)*indexEntrySize)
+	data, err := readIndexFile(s.log.c, s.indexPath, (size/minFrameSize+1)*indexEntrySize)
 	if err != nil {
 		return s.recover()
 	}
@@ -299,8 +312,9 @@ func (s *Segment) scanTail(verifyCRC bool) (RecoverStats, error) {
 		return st, err
 	}
 	start := s.size
-	pos, next, err := scanFrames(f, s.size, end, s.next, s.o.MaxFrameBytes, verifyCRC, func(pos int64, h FrameHeader, damaged bool) {
-		s.idx.add(h.Base-s.base, pos, h.Size(), s.o.IndexIntervalBytes)
+	r := newReader(f, s.fm, end, s.o.MaxFrameBytes, scanChunk, nil)
+	pos, next, err := r.walk(s.size, s.next, verifyCRC, func(pos int64, h frameInfo, damaged bool) {
+		s.idx.add(h.base-s.base, pos, h.size, s.o.IndexIntervalBytes)
 		st.Frames++
 		if damaged {
 			st.DamagedFrames = append(st.DamagedFrames, pos)
@@ -339,82 +353,6 @@ func zeroTail(f File, pos, end int64) (int64, error) {
 	return end - pos, nil
 }
 
-// scanFrames walks frames in f from pos to end whose bases continue from next,
-// calling fn for each good one. It returns where the good frames end and the
-// offset after them; err wraps ErrTorn (or ErrCorrupt for a CRC mismatch) if it
-// stopped before end. With verifyCRC, a frame whose CRC fails but whose header
-// holds and which a good frame follows is passed to fn as damaged, and the
-// walk goes on.
-func scanFrames(f File, pos, end int64, next uint64, maxFrame int, verifyCRC bool, fn func(pos int64, h FrameHeader, damaged bool)) (int64, uint64, error) {
-	buf := make([]byte, min(scanChunk, max(end-pos, HeaderSize)))
-	bufPos, bufLen := pos, 0 // buf[:bufLen] holds the file from bufPos
-	// load makes buf hold [at, at+n) and returns it.
-	load := func(at, n int64) ([]byte, error) {
-		if at+n > end {
-			return nil, fmt.Errorf("%w: %d bytes at %d, file ends at %d", ErrTorn, n, at, end)
-		}
-		if at < bufPos || at+n > bufPos+int64(bufLen) {
-			if int64(len(buf)) < n {
-				buf = make([]byte, n)
-			}
-			bufPos = at
-			bufLen = int(min(int64(len(buf)), end-at))
-			if _, err := f.ReadAt(buf[:bufLen], at); err != nil && !errors.Is(err, io.EOF) {
-				return nil, fmt.Errorf("read at %d: %w", at, err)
-			}
-		}
-		return buf[at-bufPos : at-bufPos+n], nil
-	}
-	// frameAt reads the frame at at, which must have base base, and checks
-	// that it fits the file and, with crc, its CRC. Every header fault wraps
-	// ErrTorn; only a CRC mismatch wraps ErrCorrupt.
-	frameAt := func(at int64, base uint64, crc bool) (FrameHeader, error) {
-		b, err := load(at, HeaderSize)
-		if err != nil {
-			return FrameHeader{}, err
-		}
-		h, err := parseHeader(b, maxFrame)
-		if err != nil {
-			return h, fmt.Errorf("at %d: %w", at, err)
-		}
-		if h.Base != base {
-			return h, fmt.Errorf("%w: frame at %d has base %d, want %d", ErrTorn, at, h.Base, base)
-		}
-		if !crc {
-			if at+h.Size() > end {
-				return h, fmt.Errorf("%w: frame at %d runs past the end %d", ErrTorn, at, end)
-			}
-			return h, nil
-		}
-		if b, err = load(at, h.Size()); err != nil {
-			return h, err
-		}
-		if _, err := CheckFrame(b); err != nil {
-			return h, fmt.Errorf("at %d: %w", at, err)
-		}
-		return h, nil
-	}
-	for pos < end {
-		h, err := frameAt(pos, next, verifyCRC)
-		damaged := false
-		if err != nil {
-			// A CRC mismatch with a good frame right after it is damage,
-			// not a torn end.
-			if !errors.Is(err, ErrCorrupt) {
-				return pos, next, err
-			}
-			if _, gerr := frameAt(pos+h.Size(), h.Next(), true); gerr != nil {
-				return pos, next, err
-			}
-			damaged = true
-		}
-		fn(pos, h, damaged)
-		pos += h.Size()
-		next = h.Next()
-	}
-	return pos, next, nil
-}
-
 // Base is the offset of the segment's first record.
 func (s *Segment) Base() uint64 { return s.base }
 
@@ -440,7 +378,7 @@ func (s *Segment) ModTime() (time.Time, error) {
 // Next(), with one WriteAt at Size(). On error nothing of frames is visible and
 // the segment is unchanged; OS errors (ENOSPC, EIO, EMFILE) are wrapped.
 func (s *Segment) Append(frames []byte) error {
-	if s.closed || s.sealed {
+	if s.closed || s.sealed || s.fm != v2 {
 		return fmt.Errorf("%w: append to %s", ErrClosed, s.logPath)
 	}
 	n := int64(len(frames))
@@ -452,17 +390,17 @@ func (s *Segment) Append(frames []byte) error {
 	}
 	next := s.next
 	for p := int64(0); p < n; {
-		h, err := parseHeader(frames[p:], s.o.MaxFrameBytes)
+		h, err := v2.parse(frames[p:], s.o.MaxFrameBytes)
 		if err != nil {
-			return fmt.Errorf("%w: append: frame at %d: %w", ErrMalformed, p, err)
+			return fmt.Errorf("%w: append: batch at %d: %w", ErrMalformed, p, err)
 		}
-		if h.Base != next {
-			return fmt.Errorf("%w: append: frame at %d has base %d, want %d", ErrMalformed, p, h.Base, next)
+		if h.base != next {
+			return fmt.Errorf("%w: append: batch at %d has base %d, want %d", ErrMalformed, p, h.base, next)
 		}
-		if p += h.Size(); p > n {
-			return fmt.Errorf("%w: append: frame at offset %d runs past the buffer", ErrMalformed, h.Base)
+		if p += h.size; p > n {
+			return fmt.Errorf("%w: append: batch at offset %d runs past the buffer", ErrMalformed, h.base)
 		}
-		next = h.Next()
+		next = h.next
 	}
 	if next-s.base > math.MaxUint32 {
 		return fmt.Errorf("%w: %s would hold offsets up to %d", ErrFull, s.logPath, next)
@@ -490,9 +428,9 @@ func (s *Segment) Append(frames []byte) error {
 		return fmt.Errorf("segment: append %d bytes to %s at %d: %w", n, s.logPath, s.size, err)
 	}
 	for p := int64(0); p < n; {
-		h, _ := parseHeader(frames[p:], s.o.MaxFrameBytes)
-		s.idx.add(h.Base-s.base, s.size+p, h.Size(), s.o.IndexIntervalBytes)
-		p += h.Size()
+		h, _ := v2.parse(frames[p:], s.o.MaxFrameBytes)
+		s.idx.add(h.base-s.base, s.size+p, h.size, s.o.IndexIntervalBytes)
+		p += h.size
 	}
 	s.size += n
 	s.alloc = max(s.alloc, s.size)
@@ -708,16 +646,17 @@ func (s *Segment) checkEntry(e indexEntry) (bool, error) {
 		return false, fmt.Errorf("segment: locate: %w", err)
 	}
 	defer s.log.release()
-	if _, err := f.ReadAt(s.hdr[:], int64(e.pos)); err != nil && !errors.Is(err, io.EOF) {
+	hdr := s.hdr[:s.fm.headerSize]
+	if _, err := f.ReadAt(hdr, int64(e.pos)); err != nil && !errors.Is(err, io.EOF) {
 		return false, fmt.Errorf("segment: locate in %s: %w", s.logPath, err)
 	}
-	h, err := parseHeader(s.hdr[:], s.o.MaxFrameBytes)
-	return err == nil && h.Base == s.base+uint64(e.rel), nil
+	h, err := s.fm.parse(hdr, s.o.MaxFrameBytes)
+	return err == nil && h.base == s.base+uint64(e.rel), nil
 }
 
 // loadIndex reads a sealed segment's index file, rebuilding it if invalid.
 func (s *Segment) loadIndex() error {
-	data, err := readIndexFile(s.log.c, s.indexPath, (s.size/HeaderSize+1)*indexEntrySize)
+	data, err := readIndexFile(s.log.c, s.indexPath, (s.size/minFrameSize+1)*indexEntrySize)
 	if err == nil {
 		var entries []indexEntry
 		if entries, err = parseIndex(data, s.size, s.next-s.base); err == nil {
@@ -738,8 +677,9 @@ func (s *Segment) rebuildIndex() error {
 	}
 	defer s.log.release()
 	s.idx.reset()
-	_, _, err = scanFrames(f, 0, s.size, s.base, s.o.MaxFrameBytes, false, func(pos int64, h FrameHeader, _ bool) {
-		s.idx.add(h.Base-s.base, pos, h.Size(), s.o.IndexIntervalBytes)
+	r := newReader(f, s.fm, s.size, s.o.MaxFrameBytes, scanChunk, nil)
+	_, _, err = r.walk(0, s.base, false, func(pos int64, h frameInfo, _ bool) {
+		s.idx.add(h.base-s.base, pos, h.size, s.o.IndexIntervalBytes)
 	})
 	if err != nil && !errors.Is(err, ErrTorn) && !errors.Is(err, ErrCorrupt) {
 		return fmt.Errorf("segment: rebuild index of %s: %w", s.logPath, err)
@@ -763,5 +703,5 @@ func (s *Segment) View(from int64) (*View, error) {
 	if err != nil {
 		return nil, fmt.Errorf("segment: view: %w", err)
 	}
-	return &View{h: s.log, f: f, base: s.base, start: from, end: s.size, maxFrame: s.o.MaxFrameBytes}, nil
+	return &View{h: s.log, f: f, fm: s.fm, base: s.base, start: from, end: s.size, maxFrame: s.o.MaxFrameBytes}, nil
 }

@@ -94,23 +94,24 @@ func TestAppendRead(t *testing.T) {
 	}
 }
 
+// TestReadMaxBytes: a read returns whole batches, the first the one
+// holding the offset asked for, while they fit maxBytes, and at least one.
 func TestReadMaxBytes(t *testing.T) {
 	c := NewFileCache(OS, 4)
 	s, l := buildSegment(t, c, t.TempDir(), 0, Options{}, 10, 10, 90)
 	defer s.Close()
-	recSize := len(l.records[3])
+	upTo := func(n int) int { return len(bytes.Join(l.frames[:n], nil)) } // bytes of the first n batches
 	tests := []struct {
-		maxBytes  int
-		wantCount int
+		maxBytes   int
+		wantFrames int
 	}{
 		{0, 1},
 		{1, 1},
-		{recSize, 1},
-		{recSize*2 - 1, 1},
-		{recSize * 2, 2},
-		{len(bytes.Join(l.records[3:18], nil)), 15},
-		{len(bytes.Join(l.records[3:18], nil)) + 1, 15},
-		{1 << 20, 97},
+		{upTo(1), 1},
+		{upTo(2) - 1, 1},
+		{upTo(2), 2},
+		{upTo(5) + 1, 5},
+		{1 << 20, 10},
 	}
 	for _, tt := range tests {
 		v, err := s.View(0)
@@ -122,9 +123,9 @@ func TestReadMaxBytes(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := bytes.Join(l.records[3:3+tt.wantCount], nil)
-		if !bytes.Equal(data, want) || first != 3 || next != 3+uint64(tt.wantCount) {
-			t.Errorf("maxBytes %d: %d bytes first %d next %d; want %d bytes", tt.maxBytes, len(data), first, next, len(want))
+		want := bytes.Join(l.frames[:tt.wantFrames], nil)
+		if !bytes.Equal(data, want) || first != 3 || next != 10*uint64(tt.wantFrames) {
+			t.Errorf("maxBytes %d: %d bytes first %d next %d; want %d bytes next %d", tt.maxBytes, len(data), first, next, len(want), 10*tt.wantFrames)
 		}
 	}
 }
@@ -159,10 +160,7 @@ func TestAppendAllocs(t *testing.T) {
 	frame := frameOf(t, 0, valueRecs(0, 10, 100)...)
 	next := uint64(0)
 	allocs := testing.AllocsPerRun(200, func() {
-		if _, err := SetOffsets(frame[HeaderSize:], next); err != nil {
-			t.Fatal(err)
-		}
-		SealFrame(frame, next, 10, 0)
+		setBase(frame, next)
 		if err := s.Append(frame); err != nil {
 			t.Fatal(err)
 		}
@@ -298,8 +296,7 @@ func TestLocate(t *testing.T) {
 	pos := map[uint64]int64{}
 	p := int64(0)
 	for _, f := range l.frames {
-		h, _ := ParseHeader(f)
-		pos[h.Base] = p
+		pos[header(t, f).BaseOffset] = p
 		p += int64(len(f))
 	}
 	prevPos := int64(-1)
@@ -345,7 +342,7 @@ func TestRemoveKeepsViews(t *testing.T) {
 		t.Fatalf("log still there: %v", err)
 	}
 	data, _, _, err := v.Read(nil, 0, 1<<20)
-	if err != nil || !bytes.Equal(data, l.want(0)) {
+	if err != nil || !bytes.Equal(records(t, data, 0), l.want(0)) {
 		t.Fatalf("read after remove: %d bytes, %v", len(data), err)
 	}
 	v.Release()
@@ -390,6 +387,7 @@ func TestViewsWhileAppending(t *testing.T) {
 	defer s.Close()
 	type result struct {
 		got, want []byte
+		from      uint64
 		err       error
 	}
 	results := make(chan result, 100)
@@ -410,7 +408,7 @@ func TestViewsWhileAppending(t *testing.T) {
 			defer wg.Done()
 			defer v.Release()
 			data, _, _, err := v.Read(nil, from, 1<<20)
-			results <- result{data, want, err}
+			results <- result{data, want, from, err}
 		}()
 		if err := s.Append(l.add(t, valueRecs(len(l.records), 3, 64)...)); err != nil {
 			t.Fatal(err)
@@ -419,7 +417,7 @@ func TestViewsWhileAppending(t *testing.T) {
 	wg.Wait()
 	close(results)
 	for r := range results {
-		if r.err != nil || !bytes.Equal(r.got, r.want) {
+		if r.err != nil || !bytes.Equal(records(t, r.got, r.from), r.want) {
 			t.Fatalf("view read %d bytes, want %d, %v", len(r.got), len(r.want), r.err)
 		}
 	}
@@ -457,7 +455,7 @@ func TestOpenCleanIndexFits(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			ffs, dir := faultDir(t)
 			c := NewFileCache(ffs, 2)
-			s, l := buildSegment(t, c, dir, 40, o, tt.frames, 1, 100)
+			s, l := buildSegment(t, c, dir, 40, o, tt.frames, 1, 90)
 			if err := s.Close(); err != nil {
 				t.Fatal(err)
 			}

@@ -8,9 +8,9 @@ import (
 
 	"google.golang.org/grpc"
 
+	"github.com/logbroker/logbroker/batch"
 	"github.com/logbroker/logbroker/partition"
 	"github.com/logbroker/logbroker/pb"
-	"github.com/logbroker/logbroker/segment"
 )
 
 // BenchmarkConsume reads 10,000 stored 100-byte records over loopback gRPC
@@ -100,34 +100,43 @@ func (s *marshalStream) SendMsg(m any) error {
 	return nil
 }
 
-// BenchmarkSendEntries is the broker's side of per-entry Consume: one read
-// batch of 1,000 stored 100-byte records split into one message per entry.
+// BenchmarkSendEntries is the broker's side of both Consume RPCs after a
+// read: one stored batch of 1,000 100-byte records decoded and encoded as
+// LogEntry messages, sent as one EntryBatch (batches) or one message per
+// entry (entries).
 func BenchmarkSendEntries(b *testing.B) {
 	const n = 1000
-	var data []byte
+	var bb batch.Builder
+	bb.Reset(nil)
 	for range n {
-		data = segment.AppendRecord(data, nil, make([]byte, 100), nil, 1)
+		bb.Add(nil, make([]byte, 100), nil, 1)
 	}
-	if _, err := segment.SetOffsets(data, 0); err != nil {
-		b.Fatal(err)
-	}
-	batch := partition.Batch{Data: data, First: 0, Next: n, Count: n}
-	for _, pooled := range []bool{false, true} {
-		name := "slice"
-		if pooled {
-			name = "pooled"
+	data := bb.Finish()
+	read := partition.Batch{Data: data, First: 0, Next: n, Count: n}
+	for _, perEntry := range []bool{false, true} {
+		name := "batches"
+		if perEntry {
+			name = "entries"
 		}
 		b.Run(name, func(b *testing.B) {
 			s := &marshalStream{c: newCodec()}
 			b.ReportAllocs()
 			b.SetBytes(int64(len(data)))
+			var cur cursor
 			for range b.N {
-				var buf *[]byte
-				if pooled {
-					buf = batchBuffers.Get(len(data))
-					*buf = append((*buf)[:0], data...)
+				cur.reset(read)
+				buf := batchBuffers.Get(len(data) + 4096)
+				out, count, _, err := cur.fill((*buf)[:0], 1<<20)
+				if err != nil || count != n {
+					b.Fatalf("fill: %d records, %v", count, err)
 				}
-				if err := sendEntries(s, batch, buf); err != nil {
+				*buf = out
+				if perEntry {
+					err = sendEntries(s, buf, count)
+				} else {
+					err = s.SendMsg(pooledMessage{data: buf})
+				}
+				if err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -15,33 +15,32 @@ import (
 	"github.com/logbroker/logbroker/pb"
 )
 
-// Consume sends one message per entry. Each entry's bytes are cut out of the
-// stored batch and sent as they are: they already are a LogEntry's encoding.
+// Consume sends one message per entry: the records of the stored batches,
+// encoded as LogEntry messages into one buffer, each sent as a view of it.
 func (s *service) Consume(req *pb.ConsumeRequest, stream grpc.ServerStreamingServer[pb.LogEntry]) error {
-	return s.consume(stream.Context(), req, func(b partition.Batch, buf *[]byte) error { return sendEntries(stream, b, buf) })
+	return s.consume(stream.Context(), req, func(buf *[]byte, count int) error { return sendEntries(stream, buf, count) })
 }
 
-// ConsumeBatches sends one message per read: the stored bytes of a batch are
-// already an EntryBatch's encoding.
+// ConsumeBatches sends one EntryBatch message per at most max_bytes of
+// records, encoded straight into the buffer gRPC then writes.
 func (s *service) ConsumeBatches(req *pb.ConsumeRequest, stream grpc.ServerStreamingServer[pb.EntryBatch]) error {
-	return s.consume(stream.Context(), req, func(b partition.Batch, buf *[]byte) error {
-		if buf != nil {
-			// gRPC owns it now and returns it to the pool once written.
-			return stream.SendMsg(pooledMessage{data: buf})
-		}
-		return stream.SendMsg(rawMessage(b.Data))
+	return s.consume(stream.Context(), req, func(buf *[]byte, _ int) error {
+		// gRPC owns it now and returns it to the pool once written.
+		return stream.SendMsg(pooledMessage{data: buf})
 	})
 }
 
-// sendFunc sends a batch read into buf, a pooled buffer holding exactly
-// b.Data that the function takes over, or nil when the batch did not fit one.
-type sendFunc func(b partition.Batch, buf *[]byte) error
+// sendFunc sends count records encoded as EntryBatch.entries fields in
+// *buf, a pooled buffer that the function takes over.
+type sendFunc func(buf *[]byte, count int) error
 
 // consume is the stream loop shared by both Consume RPCs. It runs on the
-// stream's goroutine, which alone reads from storage and sends; storage only
-// signals the subscription.
+// stream's goroutine, which alone reads from storage, decodes and sends;
+// storage only signals the subscription.
 //
-// Reads go into recycled buffers, which send hands to gRPC with the batch.
+// A read's stored batches go into one recycled buffer, kept until every
+// record of them is sent; the records are encoded into a pooled buffer per
+// message, which send hands to gRPC.
 func (s *service) consume(ctx context.Context, req *pb.ConsumeRequest, send sendFunc) error {
 	if err := validateConsume(req); err != nil {
 		return err
@@ -68,20 +67,38 @@ func (s *service) consume(ctx context.Context, req *pb.ConsumeRequest, send send
 	maxBytes := s.readBytes(req.GetMaxBytes())
 	track := s.opts.Metrics.OpenStream(topic, id, offset) // nil when metrics are off
 	defer track.Close()
+	readBuf := batchBuffers.Get(readSize(maxBytes))
+	defer func() { batchBuffers.Put(readBuf) }()
+	var cur cursor
 	for {
 		if s.stopping.Err() != nil {
 			return errShuttingDown
+		}
+		done, err := cur.empty()
+		if err != nil {
+			return toStatus(errStoredBatch(partition.Batch{First: offset}, err))
+		}
+		if !done {
+			out := batchBuffers.Get(min(maxBytes, maxEntriesBuffer))
+			data, count, next, err := cur.fill((*out)[:0], maxBytes)
+			if err != nil {
+				batchBuffers.Put(out)
+				return toStatus(errStoredBatch(partition.Batch{First: offset}, err))
+			}
+			*out = data
+			if err := send(out, count); err != nil {
+				return err
+			}
+			offset = next
+			track.Sent(count, len(data), offset)
+			continue
 		}
 		// A live tail woken by an append is served from memory, and learns
 		// it is caught up, without asking the partition's actor.
 		b, ok := p.Tail(offset, maxBytes)
 		switch {
 		case ok && b.Count > 0:
-			if err := send(b, nil); err != nil {
-				return err
-			}
-			offset = b.Next
-			track.Sent(b.Count, len(b.Data), offset)
+			cur.reset(b)
 			continue
 		case ok && sub != nil:
 			if err := s.wait(ctx, req, p, sub); err != nil {
@@ -89,27 +106,17 @@ func (s *service) consume(ctx context.Context, req *pb.ConsumeRequest, send send
 			}
 			continue
 		}
-		buf := batchBuffers.Get(readSize(maxBytes))
-		b, err := p.ReadInto(ctx, *buf, offset, maxBytes)
+		b, err = p.ReadInto(ctx, *readBuf, offset, maxBytes)
 		if err != nil {
-			batchBuffers.Put(buf)
 			return s.streamErr(ctx, req, err)
 		}
 		if b.Count > 0 {
-			if &b.Data[0] == &(*buf)[0] {
-				*buf = b.Data
-			} else {
-				batchBuffers.Put(buf)
-				buf = nil
+			if cap(b.Data) > cap(*readBuf) {
+				*readBuf = b.Data[:0] // grown for a large batch: keep it
 			}
-			if err := send(b, buf); err != nil {
-				return err
-			}
-			offset = b.Next
-			track.Sent(b.Count, len(b.Data), offset)
+			cur.reset(b)
 			continue
 		}
-		batchBuffers.Put(buf)
 		if sub == nil { // caught up and stop_at_end
 			return nil
 		}
@@ -118,6 +125,10 @@ func (s *service) consume(ctx context.Context, req *pb.ConsumeRequest, send send
 		}
 	}
 }
+
+// maxEntriesBuffer bounds the buffer a message's records are encoded into
+// before they are known; a larger message grows it.
+const maxEntriesBuffer = 1 << 20
 
 // wait blocks a caught-up stream until the next append, or its end.
 func (s *service) wait(ctx context.Context, req *pb.ConsumeRequest, p Partition, sub Subscription) error {
@@ -183,37 +194,28 @@ func (s *service) streamErr(ctx context.Context, req *pb.ConsumeRequest, err err
 	return toStatus(err)
 }
 
-// sendEntries splits a stored batch (a run of EntryBatch.entries fields, each
-// 0x0a len <LogEntry>) and sends every LogEntry's bytes as one message.
-func sendEntries(stream grpc.ServerStream, b partition.Batch, buf *[]byte) error {
-	// Each entry is a view of the batch's buffer; the buffer returns to the
-	// pool once gRPC has written the last of them.
-	var whole mem.Buffer
-	if buf != nil {
-		whole = mem.NewBuffer(buf, batchBuffers)
-	} else {
-		whole = mem.NewBuffer(&b.Data, heapOnly{})
-	}
+// sendEntries sends each of the count LogEntry encodings in *buf (as
+// EntryBatch.entries fields) as one message, taking buf over.
+func sendEntries(stream grpc.ServerStream, buf *[]byte, count int) error {
+	// Each entry is a view of the buffer; it returns to the pool once gRPC
+	// has written the last of them.
+	whole := mem.NewBuffer(buf, batchBuffers)
 	defer whole.Free()
 	// One backing array for every entry's one-element BufferSlice: gRPC holds
 	// each until written, so none is reused.
-	views := make([]mem.Buffer, b.Count)
+	views := make([]mem.Buffer, count)
 	msg := &entryMessage{}
-	data := b.Data
+	data := *buf
 	for i := 0; len(data) > 0; i++ {
 		num, typ, n := protowire.ConsumeTag(data)
-		if n < 0 || num != 1 || typ != protowire.BytesType {
-			return malformed(b, len(b.Data)-len(data))
+		if n < 0 || num != 1 || typ != protowire.BytesType || i == count {
+			return status.Errorf(codes.Internal, "server: malformed entries at byte %d", len(*buf)-len(data))
 		}
 		entry, m := protowire.ConsumeBytes(data[n:])
 		if m < 0 {
-			return malformed(b, len(b.Data)-len(data))
+			return status.Errorf(codes.Internal, "server: malformed entries at byte %d", len(*buf)-len(data))
 		}
-		start := len(b.Data) - len(data) + n + m - len(entry)
-		if i == len(views) {
-			views = make([]mem.Buffer, 64) // Count undercounted: never for a stored batch
-			i = 0
-		}
+		start := len(*buf) - len(data) + n + m - len(entry)
 		views[i] = whole.Slice(start, start+len(entry))
 		msg.b = views[i : i+1 : i+1]
 		if err := stream.SendMsg(msg); err != nil {
@@ -222,8 +224,4 @@ func sendEntries(stream grpc.ServerStream, b partition.Batch, buf *[]byte) error
 		data = data[n+m:]
 	}
 	return nil
-}
-
-func malformed(b partition.Batch, pos int) error {
-	return status.Errorf(codes.Internal, "server: malformed stored batch [%d, %d) at byte %d", b.First, b.Next, pos)
 }

@@ -7,10 +7,8 @@ import (
 	"sync"
 	"time"
 
-	"google.golang.org/protobuf/encoding/protowire"
-
+	"github.com/logbroker/logbroker/batch"
 	"github.com/logbroker/logbroker/partition"
-	"github.com/logbroker/logbroker/segment"
 )
 
 // fakeRegistry is an in-memory Registry with partition's semantics, for the
@@ -137,8 +135,7 @@ func (r *fakeRegistry) Offsets(ctx context.Context, topic string) ([]partition.O
 	return out, nil
 }
 
-// fakePartition keeps encoded records in memory, encoded exactly as the
-// segment format stores them.
+// fakePartition keeps records in memory, each as a one-record stored batch.
 type fakePartition struct {
 	topic string
 	id    uint32
@@ -211,25 +208,38 @@ func (p *fakePartition) AppendFrameAsync(ctx context.Context, f *partition.Frame
 	return nil
 }
 
-// frameRecords decodes what the server encoded, as storage would store it.
+// frameRecords decodes the batch the server built, as storage would store
+// it, into records of their own.
 func frameRecords(f *partition.Frame) ([]partition.Record, error) {
-	var recs []partition.Record
-	for b := f.Payload(); len(b) > 0; {
-		rec, _, rest, err := segment.NextRecord(b)
-		if err != nil {
-			return nil, err
-		}
-		r, err := segment.DecodeRecord(rec)
-		if err != nil {
-			return nil, err
-		}
-		recs = append(recs, partition.Record{Key: r.Key, Value: r.Value, Headers: r.Headers, TimestampMs: r.TimestampMs})
-		b = rest
-	}
-	if len(recs) == 0 {
+	if f.Len() == 0 {
 		return nil, partition.ErrNoRecords
 	}
-	return recs, nil
+	b := f.Bytes()
+	if _, err := batch.Check(b, len(b)); err != nil {
+		return nil, err
+	}
+	var it batch.Iter
+	if err := it.Reset(b); err != nil {
+		return nil, err
+	}
+	var recs []partition.Record
+	var r batch.Record
+	for it.Next(&r) {
+		rec := partition.Record{Key: clone(r.Key), Value: clone(r.Value), TimestampMs: r.TimestampMs}
+		for _, h := range r.Headers {
+			rec.Headers = append(rec.Headers, partition.Header{Key: h.Key, Value: clone(h.Value)})
+		}
+		recs = append(recs, rec)
+	}
+	return recs, it.Err()
+}
+
+// clone copies b, keeping nil apart from empty.
+func clone(b []byte) []byte {
+	if b == nil {
+		return nil
+	}
+	return append([]byte{}, b...)
 }
 
 func (p *fakePartition) appendLocked(recs []partition.Record) (base, last uint64) {
@@ -239,7 +249,7 @@ func (p *fakePartition) appendLocked(recs []partition.Record) (base, last uint64
 		if r.TimestampMs == 0 {
 			r.TimestampMs = now
 		}
-		p.entries = append(p.entries, appendEntry(nil, base+uint64(i), r))
+		p.entries = append(p.entries, storedBatch(base+uint64(i), r))
 	}
 	for s := range p.subs {
 		select {
@@ -351,36 +361,12 @@ func (s *fakeSub) Close() {
 	delete(s.p.subs, s)
 }
 
-// appendEntry encodes one record as the segment format stores it: an
-// EntryBatch.entries element whose LogEntry starts with the offset as an
-// 8-byte non-minimal varint.
-func appendEntry(dst []byte, offset uint64, r partition.Record) []byte {
-	body := []byte{0x08}
-	for i := 0; i < 7; i++ {
-		body = append(body, byte(offset>>(7*i))&0x7f|0x80)
-	}
-	body = append(body, byte(offset>>49)&0x7f)
-	if len(r.Key) > 0 {
-		body = protowire.AppendTag(body, 2, protowire.BytesType)
-		body = protowire.AppendBytes(body, r.Key)
-	}
-	if len(r.Value) > 0 {
-		body = protowire.AppendTag(body, 3, protowire.BytesType)
-		body = protowire.AppendBytes(body, r.Value)
-	}
-	for _, h := range r.Headers {
-		var hb []byte
-		hb = protowire.AppendTag(hb, 1, protowire.BytesType)
-		hb = protowire.AppendString(hb, h.Key)
-		hb = protowire.AppendTag(hb, 2, protowire.BytesType)
-		hb = protowire.AppendBytes(hb, h.Value)
-		body = protowire.AppendTag(body, 4, protowire.BytesType)
-		body = protowire.AppendBytes(body, hb)
-	}
-	if r.TimestampMs != 0 {
-		body = protowire.AppendTag(body, 5, protowire.VarintType)
-		body = protowire.AppendVarint(body, uint64(r.TimestampMs))
-	}
-	dst = protowire.AppendTag(dst, 1, protowire.BytesType)
-	return protowire.AppendBytes(dst, body)
+// storedBatch encodes one record as a one-record stored batch at offset.
+func storedBatch(offset uint64, r partition.Record) []byte {
+	var b batch.Builder
+	b.Reset(nil)
+	b.Add(r.Key, r.Value, r.Headers, r.TimestampMs)
+	out := b.Finish()
+	batch.SetBaseOffset(out, offset)
+	return out
 }

@@ -35,9 +35,9 @@ func sameRequest(t *testing.T, got, want *produceRequest, in []byte) {
 			got.topic, got.partition, got.acks, got.largest, got.largeAt,
 			want.topic, want.partition, want.acks, want.largest, want.largeAt, in)
 	}
-	if got.frame.Len() != want.frame.Len() || !bytes.Equal(got.frame.Payload(), want.frame.Payload()) {
+	if got.frame.Len() != want.frame.Len() || !bytes.Equal(got.frame.Bytes(), want.frame.Bytes()) {
 		t.Fatalf("frame of %d records %x, want %d records %x (input %x)",
-			got.frame.Len(), got.frame.Payload(), want.frame.Len(), want.frame.Payload(), in)
+			got.frame.Len(), got.frame.Bytes(), want.frame.Len(), want.frame.Bytes(), in)
 	}
 }
 

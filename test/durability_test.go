@@ -205,7 +205,7 @@ func TestOnDiskLayout(t *testing.T) {
 					t.Errorf("%s: nested directory %s", when, rel)
 				}
 				return nil
-			case rel == ".lock" || rel == ".clean-shutdown":
+			case rel == ".lock" || rel == ".clean-shutdown" || rel == ".format":
 				return nil
 			}
 			m := segmentFile.FindStringSubmatch(filepath.ToSlash(rel))

@@ -2,21 +2,19 @@ package segment
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"hash/crc32"
 )
 
-// HeaderSize is the size of a frame header.
-const HeaderSize = 32
+// The frames of the previous release, kept to read data directories it
+// wrote (see doc.go, "Upgrade"). Nothing writes them any more but tests.
 
-// MaxFrameBytes is the absolute bound on a frame's length field; Options can
-// lower it.
-const MaxFrameBytes = 1 << 30
+// legacyHeaderSize is the size of a legacy frame header.
+const legacyHeaderSize = 32
 
 const (
 	frameMagic   = 1
-	frameLenMin  = HeaderSize - 4 // frameLen of a frame with an empty payload
+	frameLenMin  = legacyHeaderSize - 4 // frameLen of a frame with an empty payload
 	crcStart     = 8
 	offCount     = 12
 	offBase      = 16
@@ -30,21 +28,8 @@ const (
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
-// Errors. Wrap with %w and test with errors.Is.
-var (
-	// ErrCorrupt reports a checksum mismatch or a malformed frame in data that
-	// should be intact (synced or sealed).
-	ErrCorrupt = errors.New("segment: corrupt data")
-	// ErrTorn reports an incomplete or garbage frame; recovery truncates there.
-	ErrTorn = errors.New("segment: torn frame")
-	// ErrFull reports that an append would grow the segment past its size.
-	ErrFull = errors.New("segment: full")
-	// ErrClosed reports use of a closed, sealed-for-writing or removed segment.
-	ErrClosed = errors.New("segment: closed")
-)
-
-// FrameHeader is a parsed frame header.
-type FrameHeader struct {
+// legacyFrameHeader is a parsed frame header.
+type legacyFrameHeader struct {
 	Len            uint32 // bytes after the length field: 28 + payload
 	CRC            uint32
 	Count          uint32
@@ -53,14 +38,14 @@ type FrameHeader struct {
 }
 
 // Next is the offset after the frame's last record.
-func (h FrameHeader) Next() uint64 { return h.Base + uint64(h.Count) }
+func (h legacyFrameHeader) Next() uint64 { return h.Base + uint64(h.Count) }
 
 // Size is the whole frame's size on disk.
-func (h FrameHeader) Size() int64 { return 4 + int64(h.Len) }
+func (h legacyFrameHeader) Size() int64 { return 4 + int64(h.Len) }
 
-// SealFrame fills the header of frame (frame[:HeaderSize] reserved by the
+// sealLegacyFrame fills the header of frame (frame[:legacyHeaderSize] reserved by the
 // caller, payload after it with offsets already set) and computes the CRC.
-func SealFrame(frame []byte, base uint64, count uint32, maxTimestampMs int64) {
+func sealLegacyFrame(frame []byte, base uint64, count uint32, maxTimestampMs int64) {
 	le := binary.LittleEndian
 	le.PutUint32(frame[offFrameLen:], uint32(len(frame)-4))
 	frame[offFrameMag] = frameMagic
@@ -72,18 +57,12 @@ func SealFrame(frame []byte, base uint64, count uint32, maxTimestampMs int64) {
 	le.PutUint32(frame[offFrameCRC:], crc32.Checksum(frame[crcStart:], castagnoli))
 }
 
-// ParseHeader reads a frame header without checking the CRC. It returns an
-// error wrapping ErrTorn if the header is short or implausible.
-func ParseHeader(b []byte) (FrameHeader, error) {
-	return parseHeader(b, MaxFrameBytes)
-}
-
-func parseHeader(b []byte, maxLen int) (FrameHeader, error) {
-	if len(b) < HeaderSize {
-		return FrameHeader{}, fmt.Errorf("%w: %d header bytes, need %d", ErrTorn, len(b), HeaderSize)
+func parseLegacyHeader(b []byte, maxLen int) (legacyFrameHeader, error) {
+	if len(b) < legacyHeaderSize {
+		return legacyFrameHeader{}, fmt.Errorf("%w: %d header bytes, need %d", ErrTorn, len(b), legacyHeaderSize)
 	}
 	le := binary.LittleEndian
-	h := FrameHeader{
+	h := legacyFrameHeader{
 		Len:            le.Uint32(b[offFrameLen:]),
 		CRC:            le.Uint32(b[offFrameCRC:]),
 		Count:          le.Uint32(b[offCount:]),
@@ -97,16 +76,16 @@ func parseHeader(b []byte, maxLen int) (FrameHeader, error) {
 		return h, fmt.Errorf("%w: bad magic/flags % x", ErrTorn, b[offFrameMag:offCount])
 	case h.Count == 0 || uint64(h.Count)*minRecordLen > uint64(h.Len-frameLenMin):
 		return h, fmt.Errorf("%w: %d records in %d payload bytes", ErrTorn, h.Count, h.Len-frameLenMin)
-	case h.Base > MaxOffset || h.Next()-1 > MaxOffset:
+	case h.Base > legacyMaxOffset || h.Next()-1 > legacyMaxOffset:
 		return h, fmt.Errorf("%w: base offset %d out of range", ErrTorn, h.Base)
 	}
 	return h, nil
 }
 
-// CheckFrame parses the header of frame and verifies the CRC of its first
+// checkLegacyFrame parses the header of frame and verifies the CRC of its first
 // Size() bytes. A short frame wraps ErrTorn, a CRC mismatch ErrCorrupt.
-func CheckFrame(frame []byte) (FrameHeader, error) {
-	h, err := ParseHeader(frame)
+func checkLegacyFrame(frame []byte) (legacyFrameHeader, error) {
+	h, err := parseLegacyHeader(frame, MaxFrameBytes)
 	if err != nil {
 		return h, err
 	}
@@ -117,10 +96,4 @@ func CheckFrame(frame []byte) (FrameHeader, error) {
 		return h, fmt.Errorf("%w: frame at offset %d: crc 0x%08x, want 0x%08x", ErrCorrupt, h.Base, c, h.CRC)
 	}
 	return h, nil
-}
-
-// ShouldRoll is the roll decision: roll when the segment holds data and the
-// incoming bytes would take it past maxBytes.
-func ShouldRoll(size, incoming, maxBytes int64) bool {
-	return size > 0 && size+incoming > maxBytes
 }

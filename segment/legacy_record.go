@@ -2,29 +2,28 @@ package segment
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"slices"
 )
 
-// Header is one application header of a record.
-type Header struct {
+// legacyHeader is one application header of a record.
+type legacyHeader struct {
 	Key   string
 	Value []byte
 }
 
-// Record is a decoded record. Key, Value and header values alias the bytes it
+// legacyRecord is a decoded record. Key, Value and header values alias the bytes it
 // was decoded from.
-type Record struct {
+type legacyRecord struct {
 	Offset      uint64
 	Key         []byte
 	Value       []byte
-	Headers     []Header
+	Headers     []legacyHeader
 	TimestampMs int64
 }
 
-// MaxOffset is the largest offset the fixed-width offset field can hold.
-const MaxOffset = 1<<56 - 1
+// legacyMaxOffset is the largest offset the fixed-width offset field can hold.
+const legacyMaxOffset = 1<<56 - 1
 
 // Protobuf tags (field<<3 | wire type) of EntryBatch.entries and LogEntry fields.
 const (
@@ -34,8 +33,8 @@ const (
 	tagValue     = 0x1a // LogEntry.value, bytes
 	tagHeader    = 0x22 // LogEntry.headers, bytes
 	tagTimestamp = 0x28 // LogEntry.timestamp_ms, varint
-	tagHdrKey    = 0x0a // Header.key, bytes
-	tagHdrValue  = 0x12 // Header.value, bytes
+	tagHdrKey    = 0x0a // legacyHeader.key, bytes
+	tagHdrValue  = 0x12 // legacyHeader.value, bytes
 
 	offsetFieldLen = 9 // tag + 8-byte non-minimal varint
 	minRecordLen   = 2 + offsetFieldLen
@@ -50,12 +49,12 @@ func uvarintLen(v uint64) int {
 	return n
 }
 
-func headerBodySize(h Header) int {
+func headerBodySize(h legacyHeader) int {
 	return 1 + uvarintLen(uint64(len(h.Key))) + len(h.Key) +
 		1 + uvarintLen(uint64(len(h.Value))) + len(h.Value)
 }
 
-func entryBodySize(key, value []byte, headers []Header, timestampMs int64) int {
+func entryBodySize(key, value []byte, headers []legacyHeader, timestampMs int64) int {
 	n := offsetFieldLen
 	if len(key) > 0 {
 		n += 1 + uvarintLen(uint64(len(key))) + len(key)
@@ -73,8 +72,8 @@ func entryBodySize(key, value []byte, headers []Header, timestampMs int64) int {
 	return n
 }
 
-// RecordSize is the exact size AppendRecord adds, for presizing buffers.
-func RecordSize(key, value []byte, headers []Header, timestampMs int64) int {
+// legacyRecordSize is the exact size appendLegacyRecord adds, for presizing buffers.
+func legacyRecordSize(key, value []byte, headers []legacyHeader, timestampMs int64) int {
 	n := entryBodySize(key, value, headers, timestampMs)
 	return 1 + uvarintLen(uint64(n)) + n
 }
@@ -85,8 +84,8 @@ func appendBytesField(dst []byte, tag byte, b []byte) []byte {
 	return append(dst, b...)
 }
 
-// AppendRecord appends one encoded record with offset placeholder 0.
-func AppendRecord(dst []byte, key, value []byte, headers []Header, timestampMs int64) []byte {
+// appendLegacyRecord appends one encoded record with offset placeholder 0.
+func appendLegacyRecord(dst []byte, key, value []byte, headers []legacyHeader, timestampMs int64) []byte {
 	n := entryBodySize(key, value, headers, timestampMs)
 	dst = slices.Grow(dst, 1+uvarintLen(uint64(n))+n)
 	dst = append(dst, tagEntry)
@@ -113,15 +112,11 @@ func AppendRecord(dst []byte, key, value []byte, headers []Header, timestampMs i
 	return dst
 }
 
-// ErrMalformed reports bytes that are not a record as this package encodes it.
-// Errors from reading stored data wrap ErrCorrupt as well.
-var ErrMalformed = errors.New("segment: malformed record")
-
 // putOffset writes o as the fixed 8-byte varint: 7 bits per byte, the
 // continuation bit set on the first seven. The bit groups are spread in
 // three constant steps (28-, 14-, 7-bit lanes) instead of a byte loop.
 func putOffset(b []byte, o uint64) {
-	x := o & MaxOffset
+	x := o & legacyMaxOffset
 	x = x&0x000000000fffffff | (x&0x00fffffff0000000)<<4
 	x = x&0x00003fff00003fff | (x&0x0fffc0000fffc000)<<2
 	x = x&0x007f007f007f007f | (x&0x3f803f803f803f80)<<1
@@ -171,14 +166,14 @@ func splitRecord(p []byte) (recLen, offAt int, err error) {
 	return hdr + int(n), hdr + 1, nil
 }
 
-// SetOffsets walks the records in payload and writes base, base+1, ... into
+// setLegacyOffsets walks the records in payload and writes base, base+1, ... into
 // their offset fields; it returns the number of records.
-func SetOffsets(payload []byte, base uint64) (int, error) {
+func setLegacyOffsets(payload []byte, base uint64) (int, error) {
 	count := 0
 	for len(payload) > 0 {
 		o := base + uint64(count)
-		if o > MaxOffset || o < base {
-			return count, fmt.Errorf("%w: offset %d beyond %d", ErrMalformed, o, uint64(MaxOffset))
+		if o > legacyMaxOffset || o < base {
+			return count, fmt.Errorf("%w: offset %d beyond %d", ErrMalformed, o, uint64(legacyMaxOffset))
 		}
 		n, at, err := splitRecord(payload)
 		if err != nil {
@@ -191,10 +186,10 @@ func SetOffsets(payload []byte, base uint64) (int, error) {
 	return count, nil
 }
 
-// NextRecord splits the first record off payload: the record's full bytes
+// nextLegacyRecord splits the first record off payload: the record's full bytes
 // (including 0x0a+len), its offset, and the rest. It checks the envelope and
-// offset field only; DecodeRecord checks the rest.
-func NextRecord(payload []byte) (rec []byte, offset uint64, rest []byte, err error) {
+// offset field only; decodeLegacyRecord checks the rest.
+func nextLegacyRecord(payload []byte) (rec []byte, offset uint64, rest []byte, err error) {
 	n, at, err := splitRecord(payload)
 	if err != nil {
 		return nil, 0, payload, err
@@ -213,21 +208,21 @@ func lenField(b []byte) (body, rest []byte, ok bool) {
 	return b[w:end:end], b[end:], true
 }
 
-// DecodeRecord decodes a record's fields; Key, Value and header values alias rec.
-// It accepts exactly the field order AppendRecord writes.
-func DecodeRecord(rec []byte) (Record, error) {
+// decodeLegacyRecord decodes a record's fields; Key, Value and header values alias rec.
+// It accepts exactly the field order appendLegacyRecord writes.
+func decodeLegacyRecord(rec []byte) (legacyRecord, error) {
 	n, at, err := splitRecord(rec)
 	if err != nil {
-		return Record{}, err
+		return legacyRecord{}, err
 	}
 	if n != len(rec) {
-		return Record{}, fmt.Errorf("%w: %d trailing bytes", ErrMalformed, len(rec)-n)
+		return legacyRecord{}, fmt.Errorf("%w: %d trailing bytes", ErrMalformed, len(rec)-n)
 	}
-	var r Record
+	var r legacyRecord
 	r.Offset, _ = getOffset(rec[at:])
 	b := rec[at+8:]
-	bad := func(what string) (Record, error) {
-		return Record{}, fmt.Errorf("%w: offset %d: bad %s", ErrMalformed, r.Offset, what)
+	bad := func(what string) (legacyRecord, error) {
+		return legacyRecord{}, fmt.Errorf("%w: offset %d: bad %s", ErrMalformed, r.Offset, what)
 	}
 	var ok bool
 	if len(b) > 0 && b[0] == tagKey {
@@ -245,7 +240,7 @@ func DecodeRecord(rec []byte) (Record, error) {
 		if hb, b, ok = lenField(b[1:]); !ok {
 			return bad("header")
 		}
-		var h Header
+		var h legacyHeader
 		if len(hb) > 0 && hb[0] == tagHdrKey {
 			var k []byte
 			if k, hb, ok = lenField(hb[1:]); !ok {

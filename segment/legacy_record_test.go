@@ -9,34 +9,41 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 )
 
+// lrec is a test record in the previous release's encoding.
+type lrec struct {
+	key, value []byte
+	headers    []legacyHeader
+	ts         int64
+}
+
 func TestRecordRoundTrip(t *testing.T) {
 	tests := []struct {
 		name string
-		r    rec
+		r    lrec
 	}{
-		{"empty", rec{}},
-		{"value only", rec{value: []byte("hello")}},
-		{"key and value", rec{key: []byte("k"), value: []byte("v"), ts: 1700000000000}},
-		{"headers", rec{value: []byte("v"), headers: []Header{{Key: "a", Value: []byte("1")}, {Key: "", Value: nil}, {Key: "long", Value: bytes.Repeat([]byte("x"), 300)}}}},
-		{"negative ts", rec{key: []byte("k"), ts: -5}},
-		{"max ts", rec{ts: math.MaxInt64}},
-		{"big value", rec{value: bytes.Repeat([]byte{0xff}, 70000)}},
+		{"empty", lrec{}},
+		{"value only", lrec{value: []byte("hello")}},
+		{"key and value", lrec{key: []byte("k"), value: []byte("v"), ts: 1700000000000}},
+		{"headers", lrec{value: []byte("v"), headers: []legacyHeader{{Key: "a", Value: []byte("1")}, {Key: "", Value: nil}, {Key: "long", Value: bytes.Repeat([]byte("x"), 300)}}}},
+		{"negative ts", lrec{key: []byte("k"), ts: -5}},
+		{"max ts", lrec{ts: math.MaxInt64}},
+		{"big value", lrec{value: bytes.Repeat([]byte{0xff}, 70000)}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			prefix := []byte("xyz")
-			b := AppendRecord(prefix, tt.r.key, tt.r.value, tt.r.headers, tt.r.ts)
+			b := appendLegacyRecord(prefix, tt.r.key, tt.r.value, tt.r.headers, tt.r.ts)
 			if !bytes.Equal(b[:3], prefix) {
 				t.Fatal("prefix clobbered")
 			}
 			enc := b[3:]
-			if want := RecordSize(tt.r.key, tt.r.value, tt.r.headers, tt.r.ts); len(enc) != want {
-				t.Fatalf("len = %d, RecordSize = %d", len(enc), want)
+			if want := legacyRecordSize(tt.r.key, tt.r.value, tt.r.headers, tt.r.ts); len(enc) != want {
+				t.Fatalf("len = %d, legacyRecordSize = %d", len(enc), want)
 			}
-			if n, err := SetOffsets(enc, 123456789); n != 1 || err != nil {
-				t.Fatalf("SetOffsets = %d, %v", n, err)
+			if n, err := setLegacyOffsets(enc, 123456789); n != 1 || err != nil {
+				t.Fatalf("setLegacyOffsets = %d, %v", n, err)
 			}
-			got, err := DecodeRecord(enc)
+			got, err := decodeLegacyRecord(enc)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -51,9 +58,9 @@ func TestRecordRoundTrip(t *testing.T) {
 					t.Fatalf("header %d = %+v, want %+v", i, h, tt.r.headers[i])
 				}
 			}
-			r, off, rest, err := NextRecord(append(enc[:len(enc):len(enc)], 0x0a))
+			r, off, rest, err := nextLegacyRecord(append(enc[:len(enc):len(enc)], 0x0a))
 			if err != nil || off != 123456789 || !bytes.Equal(r, enc) || len(rest) != 1 {
-				t.Fatalf("NextRecord = %d bytes, %d, rest %d, %v", len(r), off, len(rest), err)
+				t.Fatalf("nextLegacyRecord = %d bytes, %d, rest %d, %v", len(r), off, len(rest), err)
 			}
 			checkProtowire(t, enc, got)
 		})
@@ -62,7 +69,7 @@ func TestRecordRoundTrip(t *testing.T) {
 
 // checkProtowire parses enc as an EntryBatch with the protobuf library's wire
 // parser and compares the fields with r.
-func checkProtowire(t *testing.T, enc []byte, r Record) {
+func checkProtowire(t *testing.T, enc []byte, r legacyRecord) {
 	t.Helper()
 	num, typ, n := protowire.ConsumeTag(enc)
 	if n < 0 || num != 1 || typ != protowire.BytesType {
@@ -122,27 +129,27 @@ func checkProtowire(t *testing.T, enc []byte, r Record) {
 func TestSetOffsets(t *testing.T) {
 	var p []byte
 	for i := 0; i < 5; i++ {
-		p = AppendRecord(p, nil, []byte{byte(i)}, nil, 0)
+		p = appendLegacyRecord(p, nil, []byte{byte(i)}, nil, 0)
 	}
-	n, err := SetOffsets(p, MaxOffset-4)
+	n, err := setLegacyOffsets(p, legacyMaxOffset-4)
 	if n != 5 || err != nil {
-		t.Fatalf("SetOffsets = %d, %v", n, err)
+		t.Fatalf("setLegacyOffsets = %d, %v", n, err)
 	}
 	for i := uint64(0); len(p) > 0; i++ {
-		_, off, rest, err := NextRecord(p)
-		if err != nil || off != MaxOffset-4+i {
+		_, off, rest, err := nextLegacyRecord(p)
+		if err != nil || off != legacyMaxOffset-4+i {
 			t.Fatalf("record %d: offset %d, %v", i, off, err)
 		}
 		p = rest
 	}
-	q := AppendRecord(AppendRecord(nil, nil, nil, nil, 0), nil, nil, nil, 0)
-	if _, err := SetOffsets(q, MaxOffset); !errors.Is(err, ErrMalformed) {
+	q := appendLegacyRecord(appendLegacyRecord(nil, nil, nil, nil, 0), nil, nil, nil, 0)
+	if _, err := setLegacyOffsets(q, legacyMaxOffset); !errors.Is(err, ErrMalformed) {
 		t.Fatalf("offset overflow: %v", err)
 	}
 }
 
 func TestMalformedRecords(t *testing.T) {
-	good := AppendRecord(nil, []byte("k"), []byte("v"), []Header{{Key: "h", Value: []byte("x")}}, 7)
+	good := appendLegacyRecord(nil, []byte("k"), []byte("v"), []legacyHeader{{Key: "h", Value: []byte("x")}}, 7)
 	tests := []struct {
 		name string
 		b    []byte
@@ -157,22 +164,22 @@ func TestMalformedRecords(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if _, _, _, err := NextRecord(tt.b); !errors.Is(err, ErrMalformed) {
-				t.Errorf("NextRecord: %v", err)
+			if _, _, _, err := nextLegacyRecord(tt.b); !errors.Is(err, ErrMalformed) {
+				t.Errorf("nextLegacyRecord: %v", err)
 			}
-			if _, err := DecodeRecord(tt.b); !errors.Is(err, ErrMalformed) {
-				t.Errorf("DecodeRecord: %v", err)
+			if _, err := decodeLegacyRecord(tt.b); !errors.Is(err, ErrMalformed) {
+				t.Errorf("decodeLegacyRecord: %v", err)
 			}
 		})
 	}
-	// Well framed but bad inside: only DecodeRecord looks.
+	// Well framed but bad inside: only decodeLegacyRecord looks.
 	bad := append([]byte(nil), good...)
 	bad[len(bad)-2] = 0x38 // timestamp tag -> field 7
-	if _, err := DecodeRecord(bad); !errors.Is(err, ErrMalformed) {
-		t.Errorf("DecodeRecord(unknown field): %v", err)
+	if _, err := decodeLegacyRecord(bad); !errors.Is(err, ErrMalformed) {
+		t.Errorf("decodeLegacyRecord(unknown field): %v", err)
 	}
-	if _, err := DecodeRecord(append(good[:len(good):len(good)], 0)); !errors.Is(err, ErrMalformed) {
-		t.Errorf("DecodeRecord(trailing byte): %v", err)
+	if _, err := decodeLegacyRecord(append(good[:len(good):len(good)], 0)); !errors.Is(err, ErrMalformed) {
+		t.Errorf("decodeLegacyRecord(trailing byte): %v", err)
 	}
 }
 
@@ -180,8 +187,8 @@ func TestAppendRecordAllocs(t *testing.T) {
 	key, value := []byte("key"), make([]byte, 100)
 	buf := make([]byte, 0, 1<<16)
 	allocs := testing.AllocsPerRun(100, func() {
-		buf = AppendRecord(buf[:0], key, value, nil, 1)
-		if _, err := SetOffsets(buf, 9); err != nil {
+		buf = appendLegacyRecord(buf[:0], key, value, nil, 1)
+		if _, err := setLegacyOffsets(buf, 9); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -191,7 +198,7 @@ func TestAppendRecordAllocs(t *testing.T) {
 }
 
 func TestOffsetVarint(t *testing.T) {
-	tests := []uint64{0, 1, 127, 128, 300, 1<<21 - 1, 1 << 35, 0x00deadbeefcafe, MaxOffset}
+	tests := []uint64{0, 1, 127, 128, 300, 1<<21 - 1, 1 << 35, 0x00deadbeefcafe, legacyMaxOffset}
 	for _, o := range tests {
 		var b [8]byte
 		putOffset(b[:], o)
