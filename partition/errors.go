@@ -6,6 +6,7 @@ import (
 	"syscall"
 
 	"github.com/logbroker/logbroker/actor"
+	"github.com/logbroker/logbroker/batch"
 	"github.com/logbroker/logbroker/segment"
 )
 
@@ -18,6 +19,7 @@ var (
 	ErrInvalidPartitions = errors.New("partition: invalid partition count")
 	ErrNoRecords         = errors.New("partition: no records")
 	ErrRecordTooLarge    = errors.New("partition: record too large")
+	ErrInvalidBatch      = batch.ErrInvalid
 	ErrOffsetOutOfRange  = errors.New("partition: offset out of range")
 	ErrCorrupt           = segment.ErrCorrupt
 	ErrDiskFull          = errors.New("partition: disk full")
