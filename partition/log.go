@@ -22,11 +22,9 @@ type Log struct {
 	files *segment.FileCache
 	log   zerolog.Logger
 
-	segs    []*segment.Segment // ordered by base offset; never empty
-	next    uint64             // offset the next record gets
-	durable uint64             // records below this offset are synced (or accepted, when not syncing)
-	dirty   bool               // bytes written since the last sync
-	wbuf    []byte             // reused to join a group commit into one write
+	segs  []*segment.Segment // ordered by base offset; never empty
+	next  uint64             // offset the next record gets
+	dirty bool               // bytes written since the last sync
 }
 
 // openLog opens (or creates) the log in dir. clean says the previous run shut
@@ -89,7 +87,6 @@ func openLog(dir string, cfg *Config, files *segment.FileCache, log zerolog.Logg
 		l.segs = append(l.segs, s)
 	}
 	l.next = l.active().Next()
-	l.durable = l.next
 	if stats.TruncatedBytes > 0 {
 		log.Warn().Int64("truncated_bytes", stats.TruncatedBytes).Uint64("next_offset", l.next).
 			Int64("scanned_bytes", stats.ScannedBytes).Dur("took_ms", time.Since(start)).
@@ -154,9 +151,6 @@ func (l *Log) Append(frames []byte, count int) error {
 	}
 	l.next += uint64(count)
 	l.dirty = true
-	if l.cfg.Fsync != FsyncAlways {
-		l.durable = l.next
-	}
 	return nil
 }
 
@@ -174,7 +168,6 @@ func (l *Log) Sync() error {
 		return classify(err)
 	}
 	l.dirty = false
-	l.durable = l.next
 	return nil
 }
 
@@ -188,7 +181,6 @@ func (l *Log) roll() error {
 		return fmt.Errorf("partition: seal segment %d: %w", old.Base(), err)
 	}
 	l.dirty = false
-	l.durable = l.next
 	s, err := segment.Create(l.files, l.dir, l.next, l.cfg.segmentOptions())
 	if err != nil {
 		return fmt.Errorf("partition: create segment %d: %w", l.next, classify(err))
