@@ -23,11 +23,9 @@ type Log struct {
 	files *segment.FileCache
 	log   zerolog.Logger
 
-	segs    []*segment.Segment // ordered by base offset; never empty
-	next    uint64             // offset the next record gets
-	durable uint64             // records below this offset are synced (or accepted, when not syncing)
-	dirty   bool               // bytes written since the last sync
-	wbuf    []byte             // reused to join a group commit into one write
+	segs  []*segment.Segment // ordered by base offset; never empty
+	next  uint64             // offset the next record gets
+	dirty bool               // bytes written since the last sync
 }
 
 // openLog opens (or creates) the log in dir. clean says the previous run shut
@@ -101,7 +99,6 @@ func openLog(dir string, cfg *Config, files *segment.FileCache, log zerolog.Logg
 		l.segs = append(l.segs, s)
 	}
 	l.next = l.active().Next()
-	l.durable = l.next
 	if base := l.active().Base(); base < v2Start {
 		if err := l.upgrade(); err != nil {
 			l.closeSegments()
@@ -201,9 +198,6 @@ func (l *Log) Append(frames []byte, count int) error {
 	}
 	l.next += uint64(count)
 	l.dirty = true
-	if l.cfg.Fsync != FsyncAlways {
-		l.durable = l.next
-	}
 	return nil
 }
 
@@ -221,7 +215,6 @@ func (l *Log) Sync() error {
 		return classify(err)
 	}
 	l.dirty = false
-	l.durable = l.next
 	return nil
 }
 
@@ -235,7 +228,6 @@ func (l *Log) roll() error {
 		return fmt.Errorf("partition: seal segment %d: %w", old.Base(), err)
 	}
 	l.dirty = false
-	l.durable = l.next
 	s, err := segment.Create(l.files, l.dir, l.next, l.cfg.segmentOptions())
 	if err != nil {
 		return fmt.Errorf("partition: create segment %d: %w", l.next, classify(err))

@@ -2,7 +2,6 @@ package partition
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"runtime"
 	"sync/atomic"
@@ -44,7 +43,11 @@ type Batch struct {
 }
 
 // Partition is the handle to one partition's actor: the only goroutine that
-// touches the partition's Log and subscribers. Safe for concurrent use.
+// touches the partition's Log and core. Safe for concurrent use.
+//
+// The actor feeds the core (core.go) with requests and timer ends and
+// carries out what it decides: it writes and syncs the Log, answers, wakes
+// subscribers, runs timers. The decisions are the core's.
 type Partition struct {
 	topic string
 	id    uint32
@@ -62,11 +65,8 @@ type Partition struct {
 
 	// Owned by the actor goroutine (run and handle*); nothing else touches them.
 	plog      *Log
-	subs      map[*Subscription]struct{}
-	failed    error // set after a write or sync error; refuses further writes
-	syncTimer *time.Timer
-	batch     []*appendReq
-	lastGroup int // requests in the last group commit
+	core      *core
+	syncTimer *time.Timer // armed when the core asks (fsync interval)
 
 	closeErr error // set by the actor as it ends; read after Done
 
@@ -125,11 +125,7 @@ func (s *Subscription) Close() {
 	_ = actor.Send(context.Background(), s.p.loop, s.p.unsubc, s)
 }
 
-const (
-	mailboxSize    = 1024
-	maxGroupFrames = 1024
-	maxGroupBytes  = 8 << 20
-)
+const mailboxSize = 1024
 
 // startPartition starts the actor that owns l.
 func startPartition(topic string, id uint32, l *Log, cfg *Config) *Partition {
@@ -153,9 +149,9 @@ func newPartition(topic string, id uint32, l *Log, cfg *Config) *Partition {
 		syncc:   make(chan chan error),
 		retainc: actor.NewSignal(),
 		plog:    l,
-		subs:    make(map[*Subscription]struct{}),
 	}
-	p.stats.publish(l)
+	p.core = newCore(cfg, p.log, l.Next())
+	p.stats.publish(l, p.core.durable)
 	return p
 }
 
@@ -366,18 +362,18 @@ func (p *Partition) run(stop <-chan struct{}) {
 		case r := <-p.readc:
 			p.handleRead(r)
 		case r := <-p.offsetc:
-			r.reply <- Offsets{Partition: p.id, LogStart: p.plog.LogStart(), Next: p.plog.durable}
+			r.reply <- Offsets{Partition: p.id, LogStart: p.plog.LogStart(), Next: p.core.durable}
 		case s := <-p.subc:
-			p.subs[s] = struct{}{}
+			p.core.subscribe(s)
 		case s := <-p.unsubc:
-			delete(p.subs, s)
+			p.core.unsubscribe(s)
 		case reply := <-p.syncc:
-			reply <- p.handleSync()
+			p.core.requestSync(reply)
+			p.step()
 		case <-syncC:
 			p.syncTimer = nil
-			if err := p.handleSync(); err != nil {
-				p.log.Error().Err(err).Msg("background sync failed")
-			}
+			p.core.syncTimerFired()
+			p.step()
 		case <-p.retainc.C():
 			p.handleRetain()
 		case <-stop:
@@ -386,139 +382,98 @@ func (p *Partition) run(stop <-chan struct{}) {
 	}
 }
 
-// handleAppends is the group commit: take first and whatever else is queued,
-// write all of it in one write, sync once if the mode says so, then answer.
+// handleAppends is the group commit: hand the core first and whatever else
+// is queued, up to its group limits, then carry out what it decides.
 func (p *Partition) handleAppends(first *appendReq) {
-	if p.lastGroup > 1 && p.cfg.Fsync == FsyncAlways {
+	if p.core.groupWasShared() {
 		// The callers answered by the last group commit are about to send
 		// again; yield once so that their requests join this group rather
 		// than the next one, which would cost a sync each.
 		runtime.Gosched()
 	}
-	group := append(p.batch[:0], first)
-	bytes := len(first.frame)
+	p.core.propose(first)
 drain:
-	for len(group) < maxGroupFrames && bytes < maxGroupBytes {
+	for !p.core.groupFull() {
 		select {
 		case r := <-p.appendc:
-			group = append(group, r)
-			bytes += len(r.frame)
+			p.core.propose(r)
 		default:
 			break drain
 		}
 	}
-	p.batch = group[:0]
-	p.lastGroup = len(group)
+	p.step()
+}
 
-	if p.failed != nil {
-		p.answer(group, 0, p.failed)
-		return
+// step runs the core's Ready loop until it has nothing left to do: persist,
+// carry out the rest, advance.
+func (p *Partition) step() {
+	for p.core.hasReady() {
+		rd := p.core.ready()
+		o := persist(p.plog, &rd, time.Now)
+		p.apply(&rd)
+		p.core.advance(o)
 	}
-	l := p.plog
-	base := l.Next()
-	next := base
-	for _, r := range group {
-		// Outside the CRC: the group stays checked as its producer built it.
-		batch.SetBaseOffset(r.frame, next)
-		next += uint64(r.count)
-	}
-	buf := group[0].frame
-	if len(group) > 1 {
-		buf = l.wbuf[:0]
-		for _, r := range group {
-			buf = append(buf, r.frame...)
+}
+
+// persist carries out the I/O of rd on l: the write, then the sync if rd
+// asks for it and the write went well, timed with now.
+func persist(l *Log, rd *ready, now func() time.Time) outcome {
+	var o outcome
+	if rd.write != nil {
+		segs := l.Segments()
+		if o.writeErr = l.Append(rd.write, rd.records); o.writeErr != nil {
+			return o
 		}
-		l.wbuf = buf
+		o.rolled = l.Segments() > segs
 	}
-	// Copy the records for live tails while the frames are still ours.
-	var tail *tailBatch
-	if len(p.subs) > 0 && len(buf) <= maxTailBytes {
-		tail = &tailBatch{data: append([]byte(nil), buf...), first: base, next: next}
+	if rd.sync {
+		start := now()
+		o.syncErr = l.Sync()
+		o.syncTook = now().Sub(start)
 	}
-	segs := l.Segments()
-	err := l.Append(buf, int(next-base))
-	// The bytes are in the file (or refused): the frames can be reused.
-	for _, r := range group {
-		putFrame(r.frame)
-		r.frame = nil
-	}
-	var syncTook time.Duration
-	if err == nil && p.cfg.Fsync == FsyncAlways {
-		start := time.Now()
-		err = l.Sync()
-		syncTook = time.Since(start)
-		if err != nil {
-			// The bytes may or may not be on disk: never acknowledge them, and
-			// stop taking writes rather than guess.
-			err = p.fail(err)
+	return o
+}
+
+// apply carries out the rest of rd, in the core's order: publish what is
+// durable (stats first, so that they already count what a producer sees
+// acked, then Tail), answer, wake, and only then the housekeeping.
+func (p *Partition) apply(rd *ready) {
+	if rd.committed {
+		c := &rd.commit
+		p.stats.records.Add(uint64(c.records))
+		p.stats.bytes.Add(uint64(c.bytes))
+		p.stats.publish(p.plog, p.core.durable)
+		if c.frames > 0 {
+			p.tail.Store(c.tail) // nil when too big: readers go to the file
 		}
-	} else if err != nil && !errors.Is(err, ErrDiskFull) && !errors.Is(err, ErrTooManyOpenFiles) {
-		// Out of space or descriptors, the write was cut back or never
-		// happened and the partition can take writes when they return.
-		// Any other write error leaves the file in doubt.
-		err = p.fail(err)
+		if p.cfg.Observer != nil {
+			p.cfg.Observer.ObserveCommit(c.frames, c.records, c.bytes, c.syncTook)
+		}
 	}
-	if err == nil && p.cfg.Fsync == FsyncInterval && p.syncTimer == nil {
-		p.syncTimer = time.NewTimer(p.cfg.FsyncInterval)
+	for _, r := range rd.replies {
+		r.to <- r.res
 	}
-	if err != nil {
-		p.answer(group, base, err)
-		return
+	for _, r := range rd.syncReplies {
+		r.to <- r.err
 	}
-	// Stats first, so that they already count what a producer sees acked.
-	p.stats.records.Add(next - base)
-	p.stats.bytes.Add(uint64(len(buf)))
-	p.stats.publish(l)
-	p.tail.Store(tail) // nil when too big: readers go to the file
-	if p.cfg.Observer != nil {
-		p.cfg.Observer.ObserveCommit(len(group), int(next-base), len(buf), syncTook)
-	}
-	p.answer(group, base, nil)
-	for s := range p.subs {
+	for _, s := range rd.wake {
 		s.sig.Notify()
 	}
-	if l.Segments() > segs && (p.cfg.RetentionBytes > 0 || p.cfg.RetentionAge > 0) {
+	if rd.armSync > 0 {
+		p.syncTimer = time.NewTimer(rd.armSync)
+	}
+	if rd.retain {
 		p.handleRetain()
 	}
-	if p.cfg.Fsync == FsyncAlways && len(p.appendc) == 0 {
-		// The waiters are answered and nobody else waits: zero-fill ahead
-		// now, while they prepare their next requests, rather than inside
-		// one of those requests' appends.
-		l.PreallocateAhead()
+	if rd.preallocate && len(p.appendc) == 0 {
+		// Nobody else waits: the next group is not due yet.
+		p.plog.PreallocateAhead()
 	}
-	if syncTook > slowSync {
-		p.log.Warn().Dur("took_ms", syncTook).Msg("slow sync")
-	}
-}
-
-// answer replies to every waiter of group, whose records start at base.
-func (p *Partition) answer(group []*appendReq, base uint64, err error) {
-	next := base
-	for _, r := range group {
-		first := next
-		next += uint64(r.count) // acks=none records hold offsets too
-		switch {
-		case r.reply == nil && err != nil:
-			p.log.Warn().Err(err).Int("records", r.count).Msg("dropped an acks=none write")
-		case r.reply == nil:
-		case err != nil:
-			r.reply <- appendResult{err: err}
-		default:
-			r.reply <- appendResult{base: first, last: next - 1}
-		}
-	}
-}
-
-// fail stops the partition taking writes and returns the error to report.
-func (p *Partition) fail(err error) error {
-	p.failed = fmt.Errorf("%w: %w", ErrFailed, err)
-	p.log.Error().Err(err).Msg("partition stopped taking writes after a write or sync error")
-	return p.failed
 }
 
 func (p *Partition) handleRead(r readReq) {
 	l := p.plog
-	end := l.durable
+	end := p.core.durable
 	switch {
 	case r.offset < l.LogStart() || r.offset > end:
 		r.reply <- readResult{err: &OffsetError{Offset: r.offset, LogStart: l.LogStart(), Next: end}}
@@ -530,34 +485,13 @@ func (p *Partition) handleRead(r readReq) {
 	}
 }
 
-func (p *Partition) handleSync() error {
-	if p.failed != nil {
-		return p.failed
-	}
-	start := time.Now()
-	if err := p.plog.Sync(); err != nil {
-		return p.fail(err)
-	}
-	d := time.Since(start)
-	if d > slowSync {
-		p.log.Warn().Dur("took_ms", d).Msg("slow sync")
-	}
-	p.stats.publish(p.plog)
-	if p.cfg.Observer != nil {
-		p.cfg.Observer.ObserveCommit(0, 0, 0, d)
-	}
-	return nil
-}
-
-const slowSync = 500 * time.Millisecond
-
 func (p *Partition) handleRetain() {
 	n, err := p.plog.Retain(time.Now())
 	if err != nil {
 		p.log.Error().Err(err).Msg("retention failed")
 	}
 	if n > 0 {
-		p.stats.publish(p.plog)
+		p.stats.publish(p.plog, p.core.durable)
 		p.log.Info().Int("segments_deleted", n).Uint64("log_start_offset", p.plog.LogStart()).Msg("retention deleted segments")
 	}
 }
@@ -576,10 +510,10 @@ func (p *Partition) shutdown() {
 	if p.syncTimer != nil {
 		p.syncTimer.Stop()
 	}
-	if p.failed != nil {
+	if err := p.core.err(); err != nil {
 		// No clean stop after a failure: the next start scans and checks
 		// this partition's active segment rather than trust it.
-		p.closeErr = p.failed
+		p.closeErr = err
 		if err := p.plog.CloseFailed(); err != nil {
 			p.log.Error().Err(err).Msg("close failed")
 		}

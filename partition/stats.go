@@ -36,10 +36,11 @@ type stats struct {
 	size           atomic.Int64
 }
 
-// publish copies the Log's state into the atomics after a change.
-func (s *stats) publish(l *Log) {
+// publish copies the Log's state, and the core's durable point, into the
+// atomics after a change.
+func (s *stats) publish(l *Log, durable uint64) {
 	s.logStart.Store(l.LogStart())
-	s.next.Store(l.durable)
+	s.next.Store(durable)
 	s.segments.Store(int64(l.Segments()))
 	s.size.Store(l.Size())
 }
