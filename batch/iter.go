@@ -24,6 +24,7 @@ type Iter struct {
 	recs []byte // records not read yet
 	buf  []byte // decompressed records, kept for the next batch
 	read int32  // records read
+	last int32  // offset delta of the last record read or skipped, -1 before
 	err  error
 	rr   rawRecord
 }
@@ -31,7 +32,7 @@ type Iter struct {
 // Reset starts on b, which must be exactly one whole batch. It decompresses
 // the records when the batch is compressed. Its errors wrap ErrMalformed.
 func (it *Iter) Reset(b []byte) error {
-	it.recs, it.read, it.err = nil, 0, nil
+	it.recs, it.read, it.last, it.err = nil, 0, -1, nil
 	h, err := ParseHeader(b, len(b))
 	it.h = h
 	if err != nil {
@@ -63,7 +64,8 @@ func (it *Iter) Reset(b []byte) error {
 func (it *Iter) Header() Header { return it.h }
 
 // Next reads the next record into r. It returns false at the end of the
-// batch or on a malformed record; Err then says which. r's Key, Value and
+// batch or on a malformed record; Err then says which. Offsets rise
+// strictly within a batch; a record out of order is malformed. r's Key, Value and
 // header values alias the batch or the Iter's buffer (valid until the next
 // Reset); r.Headers reuses its backing array.
 func (it *Iter) Next(r *Record) bool {
@@ -86,10 +88,11 @@ func (it *Iter) Next(r *Record) bool {
 		it.fail(err)
 		return false
 	}
-	if rr.offsetDelta < 0 || rr.offsetDelta > it.h.LastOffsetDelta {
-		it.fail(fmt.Errorf("offset delta %d outside 0..%d", rr.offsetDelta, it.h.LastOffsetDelta))
+	if rr.offsetDelta <= it.last || rr.offsetDelta > it.h.LastOffsetDelta {
+		it.fail(fmt.Errorf("offset delta %d after %d, in a batch of deltas up to %d", rr.offsetDelta, it.last, it.h.LastOffsetDelta))
 		return false
 	}
+	it.last = rr.offsetDelta
 	it.recs = it.recs[n:]
 	it.read++
 	r.Offset = it.h.BaseOffset + uint64(rr.offsetDelta)
@@ -124,11 +127,12 @@ func (it *Iter) SkipTo(offset uint64) {
 			return
 		}
 		delta, ok := r.varint32()
-		if !ok || delta < 0 || it.h.BaseOffset+uint64(delta) >= offset {
+		if !ok || delta <= it.last || it.h.BaseOffset+uint64(delta) >= offset {
 			return
 		}
 		it.recs = it.recs[size:]
 		it.read++
+		it.last = delta
 	}
 }
 

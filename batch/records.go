@@ -115,10 +115,17 @@ type reader struct {
 // uvarint reads an unsigned varint of at most max bytes (5 for Kafka's
 // varint, 10 for its varlong), refusing longer encodings as Kafka does.
 func (r *reader) uvarint(max int) (uint64, bool) {
-	if r.pos < len(r.b) && r.b[r.pos] < 0x80 {
-		v := r.b[r.pos]
-		r.pos++
-		return uint64(v), true
+	// Fast paths: in a batch of small records most varints take one or
+	// two bytes.
+	if b := r.b[r.pos:]; len(b) > 1 {
+		if b[0] < 0x80 {
+			r.pos++
+			return uint64(b[0]), true
+		}
+		if b[1] < 0x80 {
+			r.pos += 2
+			return uint64(b[0]&0x7f) | uint64(b[1])<<7, true
+		}
 	}
 	var v uint64
 	for i := 0; i < max; i++ {

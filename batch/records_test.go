@@ -273,3 +273,40 @@ func TestRecordSize(t *testing.T) {
 		}
 	}
 }
+
+// TestIterOffsetsRise checks that Iter refuses offset deltas that do not
+// rise, which SkipTo and every reader downstream rely on (a fuzz find).
+func TestIterOffsetsRise(t *testing.T) {
+	tests := []struct {
+		name   string
+		deltas []int32
+		wantOK bool
+	}{
+		{"in order", []int32{0, 1, 2}, true},
+		{"out of order", []int32{1, 0}, false},
+		{"repeated", []int32{0, 0}, false},
+		{"past the last offset delta", []int32{0, 5}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var recs []byte
+			for _, d := range tt.deltas {
+				recs = append(recs, kmsgRec(d, []byte("v"))...)
+			}
+			n := len(tt.deltas)
+			b := kmsgBatch(t, recs, n, 0, 1, 1)
+			var it Iter
+			var r Record
+			if err := it.Reset(b); err != nil {
+				t.Fatal(err)
+			}
+			got := 0
+			for it.Next(&r) {
+				got++
+			}
+			if ok := it.Err() == nil; ok != tt.wantOK {
+				t.Fatalf("err %v after %d records, want ok %v", it.Err(), got, tt.wantOK)
+			}
+		})
+	}
+}
