@@ -165,24 +165,24 @@ func writeFileAtomic(fsys segment.FS, dir, name string, data []byte) error {
 	tmp := final + tmpSuffix
 	f, err := fsys.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
 	if err != nil {
-		return fmt.Errorf("group: create %s: %w", tmp, classify(err))
+		return fmt.Errorf("group: create %s: %w", tmp, partition.Classify(err))
 	}
 	if _, err := f.WriteAt(data, 0); err != nil {
 		f.Close()
-		return fmt.Errorf("group: write %s: %w", tmp, classify(err))
+		return fmt.Errorf("group: write %s: %w", tmp, partition.Classify(err))
 	}
 	if err := f.Sync(); err != nil {
 		f.Close()
-		return fmt.Errorf("group: sync %s: %w", tmp, classify(err))
+		return fmt.Errorf("group: sync %s: %w", tmp, partition.Classify(err))
 	}
 	if err := f.Close(); err != nil {
-		return fmt.Errorf("group: close %s: %w", tmp, classify(err))
+		return fmt.Errorf("group: close %s: %w", tmp, partition.Classify(err))
 	}
 	if err := fsys.Rename(tmp, final); err != nil {
-		return fmt.Errorf("group: rename %s: %w", tmp, classify(err))
+		return fmt.Errorf("group: rename %s: %w", tmp, partition.Classify(err))
 	}
 	if err := fsys.SyncDir(dir); err != nil {
-		return fmt.Errorf("group: sync dir %s: %w", dir, classify(err))
+		return fmt.Errorf("group: sync dir %s: %w", dir, partition.Classify(err))
 	}
 	return nil
 }
