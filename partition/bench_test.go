@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
-	"syscall"
 	"testing"
 )
 
@@ -106,7 +105,7 @@ func BenchmarkPlainFile(b *testing.B) {
 						}
 						pos += int64(len(buf))
 						if sync {
-							if err := syscall.Fdatasync(int(f.Fd())); err != nil {
+							if err := datasync(f); err != nil {
 								b.Fatal(err)
 							}
 						}
