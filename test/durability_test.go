@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/logbroker/logbroker/internal/testutil"
 	"github.com/logbroker/logbroker/partition"
 	"github.com/logbroker/logbroker/pb"
 	"github.com/logbroker/logbroker/segment"
@@ -307,24 +308,6 @@ func TestOutOfRangeBelowLogStart(t *testing.T) {
 	}
 }
 
-// invertByte inverts one byte of a file.
-func invertByte(t *testing.T, path string, pos int64) {
-	t.Helper()
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var b [1]byte
-	if _, err := f.ReadAt(b[:], pos); err != nil {
-		t.Fatalf("read %s at %d: %v", path, pos, err)
-	}
-	b[0] ^= 0xff
-	if _, err := f.WriteAt(b[:], pos); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // TestDataLossInSealedSegment: a flipped byte in a sealed segment is found
 // on read after a restart: the stream serves the good records before it and
 // then ends with DATA_LOSS; reads of other segments and other partitions,
@@ -362,7 +345,7 @@ func TestDataLossInSealedSegment(t *testing.T) {
 				t.Fatalf("only %d segments", len(bases))
 			}
 			pos := tt.pos(st.Size())
-			invertByte(t, first, pos)
+			testutil.FlipByte(t, first, pos, 0xff)
 			b.start()
 			c := b.Client()
 
@@ -638,7 +621,7 @@ func TestRetentionByAge(t *testing.T) {
 	})
 	b.createTopic("age", 1)
 	b.fill("age", 0, 0, 40, 4)
-	pollUntil(t, "retention by age to delete every sealed segment", func() bool {
+	testutil.WaitFor(t, "retention by age to delete every sealed segment", func() bool {
 		o := b.offsets("age", 0)
 		return o.GetLogStartOffset() > 0 && len(logBases(t, filepath.Join(b.dir, "age-0"))) == 1
 	})

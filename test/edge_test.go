@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
+	"github.com/logbroker/logbroker/internal/testutil"
 	"github.com/logbroker/logbroker/partition"
 	"github.com/logbroker/logbroker/pb"
 	"github.com/logbroker/logbroker/segment"
@@ -253,7 +254,7 @@ func TestDeleteUnderLoad(t *testing.T) {
 	}
 	for range 10 {
 		// Let some traffic land between changes; only how much depends on timing.
-		pollUntil(t, "produce traffic", func() bool {
+		testutil.WaitFor(t, "produce traffic", func() bool {
 			mu.Lock()
 			defer mu.Unlock()
 			return okSince > 0
