@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+
+	"github.com/logbroker/logbroker/vfs"
 )
 
 // BenchmarkAckedAppend measures single-record appends acknowledged under each
@@ -105,7 +107,7 @@ func BenchmarkPlainFile(b *testing.B) {
 						}
 						pos += int64(len(buf))
 						if sync {
-							if err := datasync(f); err != nil {
+							if err := vfs.Datasync(f); err != nil {
 								b.Fatal(err)
 							}
 						}

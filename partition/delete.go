@@ -8,7 +8,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/logbroker/logbroker/segment"
+	"github.com/logbroker/logbroker/vfs"
 )
 
 // trashDir holds partition directories of topics being deleted; start-up
@@ -103,7 +103,7 @@ func (r *Registry) undoDelete(name string, t *topic, moved []string, old map[str
 }
 
 // removeAll removes a directory of segment files (no subdirectories).
-func removeAll(fsys segment.FS, dir string) error {
+func removeAll(fsys vfs.FS, dir string) error {
 	entries, err := fsys.ReadDir(dir)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {

@@ -10,6 +10,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/logbroker/logbroker/segment"
+	"github.com/logbroker/logbroker/vfs"
 )
 
 // Log is one partition's ordered list of segments. The last segment is the
@@ -99,7 +100,7 @@ func openLog(dir string, cfg *Config, files *segment.FileCache, log zerolog.Logg
 }
 
 // listSegments returns the base offsets of the .log files in dir, sorted.
-func listSegments(fsys segment.FS, dir string) ([]uint64, error) {
+func listSegments(fsys vfs.FS, dir string) ([]uint64, error) {
 	entries, err := fsys.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("partition: list %s: %w", dir, classify(err))

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/logbroker/logbroker/segment"
+	"github.com/logbroker/logbroker/vfs"
 )
 
 // GroupsDir is the data directory's subdirectory for consumer-group offsets;
@@ -77,7 +78,7 @@ func Open(dataDir string, cfg Config) (*Registry, error) {
 		retainStop: make(chan struct{}),
 		retainDone: make(chan struct{}),
 	}
-	if fsys == segment.OS {
+	if fsys == vfs.OS {
 		if r.lockFile, err = lockDir(dataDir); err != nil {
 			return nil, err
 		}

@@ -6,6 +6,9 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/logbroker/logbroker/vfs"
+	"github.com/logbroker/logbroker/vfs/errorfs"
 )
 
 func seedRecords(f *testing.F) {
@@ -97,7 +100,7 @@ func FuzzCheckFrame(f *testing.F) {
 // FuzzIndexLoad loads arbitrary .index bytes next to a good .log: the parser
 // must not panic or over-allocate, and reads must come out identical.
 func FuzzIndexLoad(f *testing.F) {
-	ffs := NewFaultFS()
+	ffs := errorfs.NewFaultFS()
 	ffs.MkdirAll("/d", 0o755)
 	o := Options{IndexIntervalBytes: 200}
 	s, l := buildSegment(f, NewFileCache(ffs, 2), "/d", 50, o, 20, 3, 30)
@@ -120,7 +123,7 @@ func FuzzIndexLoad(f *testing.F) {
 				t.Fatal("parse/encode mismatch")
 			}
 		}
-		ffs := NewFaultFS()
+		ffs := errorfs.NewFaultFS()
 		ffs.MkdirAll("/d", 0o755)
 		writeFSb(ffs, filepath.Join("/d", LogName(50)), logBytes)
 		writeFSb(ffs, filepath.Join("/d", IndexName(50)), data)
@@ -146,7 +149,7 @@ func FuzzIndexLoad(f *testing.F) {
 }
 
 // readFSb and writeFSb are readFS/writeFS for use outside a *testing.T.
-func readFSb(fsys FS, name string) []byte {
+func readFSb(fsys vfs.FS, name string) []byte {
 	f, err := fsys.OpenFile(name, os.O_RDONLY, 0)
 	if err != nil {
 		panic(err)
@@ -158,7 +161,7 @@ func readFSb(fsys FS, name string) []byte {
 	return b
 }
 
-func writeFSb(fsys FS, name string, data []byte) {
+func writeFSb(fsys vfs.FS, name string, data []byte) {
 	f, err := fsys.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		panic(err)

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/logbroker/logbroker/vfs"
 )
 
 // ErrOutOfRange reports an offset or position outside a segment or view.
@@ -128,7 +130,7 @@ type RecoverStats struct {
 // one owner (the partition actor) calls every method. Views it hands out may be
 // read from other goroutines.
 type Segment struct {
-	fs        FS
+	fs        vfs.FS
 	base      uint64
 	o         Options
 	logPath   string
@@ -322,7 +324,7 @@ func (s *Segment) scanTail(verifyCRC bool) (RecoverStats, error) {
 }
 
 // zeroTail counts the zero bytes that end [pos, end) of f.
-func zeroTail(f File, pos, end int64) (int64, error) {
+func zeroTail(f vfs.File, pos, end int64) (int64, error) {
 	buf := make([]byte, min(scanChunk, end-pos))
 	for at := end; at > pos; {
 		n := min(int64(len(buf)), at-pos)
@@ -345,7 +347,7 @@ func zeroTail(f File, pos, end int64) (int64, error) {
 // stopped before end. With verifyCRC, a frame whose CRC fails but whose header
 // holds and which a good frame follows is passed to fn as damaged, and the
 // walk goes on.
-func scanFrames(f File, pos, end int64, next uint64, maxFrame int, verifyCRC bool, fn func(pos int64, h FrameHeader, damaged bool)) (int64, uint64, error) {
+func scanFrames(f vfs.File, pos, end int64, next uint64, maxFrame int, verifyCRC bool, fn func(pos int64, h FrameHeader, damaged bool)) (int64, uint64, error) {
 	buf := make([]byte, min(scanChunk, max(end-pos, HeaderSize)))
 	bufPos, bufLen := pos, 0 // buf[:bufLen] holds the file from bufPos
 	// load makes buf hold [at, at+n) and returns it.
@@ -504,11 +506,11 @@ func (s *Segment) Append(frames []byte) error {
 // startWriteback starts writing back the data appended since the last
 // start, once there are WritebackBytes of it. An error is ignored: the
 // write-back is a hint, and the next Sync reports what failed.
-func (s *Segment) startWriteback(f File) {
+func (s *Segment) startWriteback(f vfs.File) {
 	if s.o.WritebackBytes <= 0 || s.size-s.wbStart < s.o.WritebackBytes {
 		return
 	}
-	if w, ok := f.(Writebacker); ok {
+	if w, ok := f.(vfs.Writebacker); ok {
 		_ = w.StartWriteback(s.wbStart, s.size-s.wbStart)
 	}
 	s.wbStart = s.size
@@ -520,7 +522,7 @@ var zeros = make([]byte, 1<<20)
 // preallocate zero-fills the .log from the data end to PreallocateBytes past
 // need, but not past MaxBytes. It is only an optimization: on an error it
 // cuts what it wrote and the append goes ahead without it.
-func (s *Segment) preallocate(f File, need int64) {
+func (s *Segment) preallocate(f vfs.File, need int64) {
 	end := min(need+s.o.PreallocateBytes, s.o.MaxBytes)
 	for at := max(s.alloc, s.size); at < end; {
 		n := min(int64(len(zeros)), end-at)

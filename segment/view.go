@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+
+	"github.com/logbroker/logbroker/vfs"
 )
 
 // Read sizes of View.Read: at least maxBytes within these bounds.
@@ -17,7 +19,7 @@ const (
 // readable (even after Remove) until Release.
 type View struct {
 	h        *cachedFile
-	f        File
+	f        vfs.File
 	base     uint64 // the segment's base offset
 	start    int64
 	end      int64

@@ -25,6 +25,7 @@ import (
 	"github.com/logbroker/logbroker/pb"
 	"github.com/logbroker/logbroker/segment"
 	"github.com/logbroker/logbroker/server"
+	"github.com/logbroker/logbroker/vfs/errorfs"
 )
 
 // smallSegments rolls segments at the minimum size, so that a few records
@@ -414,7 +415,7 @@ func logBases(t *testing.T, dir string) []uint64 {
 // promptly, no partial record becomes visible, and appends resume at the next
 // offset once space returns.
 func TestDiskFull(t *testing.T) {
-	fsys := segment.NewFaultFS()
+	fsys := errorfs.NewFaultFS()
 	b := startInproc(t, func(c *partition.Config, _ *server.Options) { c.FS = fsys })
 	b.createTopic("full", 1)
 	// Full before the first append, so the segment holds no zeros written

@@ -16,7 +16,7 @@ import (
 
 	"github.com/logbroker/logbroker/actor"
 	"github.com/logbroker/logbroker/partition"
-	"github.com/logbroker/logbroker/segment"
+	"github.com/logbroker/logbroker/vfs"
 )
 
 // Dir is the directory under the data directory that holds the offsets
@@ -40,7 +40,7 @@ func (f TopicsFunc) Topics() []partition.TopicInfo { return f() }
 // Config configures a Coordinator. Topics is required.
 type Config struct {
 	Topics Topics
-	FS     segment.FS // nil: the OS
+	FS     vfs.FS // nil: the OS
 	Logger zerolog.Logger
 }
 
@@ -85,7 +85,7 @@ func Open(dataDir string, cfg Config) (*Coordinator, error) {
 		return nil, errors.New("group: Config.Topics is nil")
 	}
 	if cfg.FS == nil {
-		cfg.FS = segment.OS
+		cfg.FS = vfs.OS
 	}
 	c := &Coordinator{
 		dir:    filepath.Join(dataDir, Dir),
