@@ -17,7 +17,7 @@ import (
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/status"
 
-	"github.com/logbroker/logbroker/client/bufpool"
+	"github.com/logbroker/logbroker/internal/bufpool"
 	"github.com/logbroker/logbroker/pb"
 )
 

@@ -3,7 +3,6 @@ package client
 import (
 	"context"
 	"errors"
-	"net"
 	"testing"
 	"time"
 
@@ -11,6 +10,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/logbroker/logbroker/client/fakebroker"
+	"github.com/logbroker/logbroker/internal/testutil"
 )
 
 // testCtx bounds a test generously: reaching it means a hang, not slowness.
@@ -29,18 +29,6 @@ func dialFake(t *testing.T, fb *fakebroker.Broker) *Client {
 	}
 	t.Cleanup(func() { _ = c.Close() })
 	return c
-}
-
-// closedAddr is a loopback address where nothing listens.
-func closedAddr(t *testing.T) string {
-	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := lis.Addr().String()
-	_ = lis.Close()
-	return addr
 }
 
 func TestDialEmptyAddr(t *testing.T) {
@@ -64,14 +52,14 @@ func TestDialBlockReady(t *testing.T) {
 func TestDialBlockUnreachable(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
-	_, err := Dial(ctx, closedAddr(t), WithBlock())
+	_, err := Dial(ctx, testutil.ClosedAddr(t), WithBlock())
 	if !errors.Is(err, ErrUnreachable) || !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Dial = %v, want ErrUnreachable wrapping DeadlineExceeded", err)
 	}
 }
 
 func TestUnreachableCallIsUnavailable(t *testing.T) {
-	c, err := Dial(testCtx(t), closedAddr(t))
+	c, err := Dial(testCtx(t), testutil.ClosedAddr(t))
 	if err != nil {
 		t.Fatalf("Dial: %v", err)
 	}

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/logbroker/logbroker/client/fakebroker"
+	"github.com/logbroker/logbroker/internal/testutil"
 	"github.com/logbroker/logbroker/pb"
 )
 
@@ -186,7 +187,7 @@ func TestConsumeLatestResolvedBeforeDrop(t *testing.T) {
 			return nil
 		})
 	}()
-	waitFor(t, func() bool { return len(fb.ConsumeRequests()) >= 1 })
+	testutil.WaitFor(t, "the first Consume request", func() bool { return len(fb.ConsumeRequests()) >= 1 })
 	fb.Append("t", 0, rec("", "new"))
 	if off := <-got; off != 5 {
 		t.Fatalf("first entry at %d, want 5", off)
@@ -349,18 +350,6 @@ func TestConsumeGivesUpAfterMaxRetries(t *testing.T) {
 	_, err := collect(t, c, "t", Earliest, opts)
 	if status.Code(err) != codes.Unavailable {
 		t.Fatalf("Consume = %v, want Unavailable after retries", err)
-	}
-}
-
-// waitFor polls cond until it holds; the deadline only catches a hang.
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not reached within 20s")
-		}
-		time.Sleep(time.Millisecond)
 	}
 }
 

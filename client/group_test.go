@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/logbroker/logbroker/internal/testutil"
 	"github.com/logbroker/logbroker/partition"
 	"github.com/logbroker/logbroker/pb"
 	"github.com/logbroker/logbroker/test/testbroker"
@@ -210,17 +211,6 @@ func (r *runner) crash(t *testing.T) {
 	r.cancel = nil
 }
 
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
 // TestGroupDeliveryUnderChurn runs members that consume and commit while
 // others join, leave and crash, with producers still writing: no entry is
 // skipped, entries of a partition arrive in order within each ownership,
@@ -243,7 +233,7 @@ func TestGroupDeliveryUnderChurn(t *testing.T) {
 	progressed := func(what string) {
 		t.Helper()
 		target := produced
-		waitUntil(t, what, func() bool { return l.total() >= target })
+		testutil.WaitFor(t, what, func() bool { return l.total() >= target })
 	}
 
 	produce()
@@ -277,7 +267,7 @@ func TestGroupDeliveryUnderChurn(t *testing.T) {
 	// Deliveries alone do not say the group is done: a's uncommitted entries
 	// count as delivered before d or e handle them again. The commits do.
 	var resp *pb.FetchOffsetsResponse
-	waitUntil(t, "d and e to commit everything", func() bool {
+	testutil.WaitFor(t, "d and e to commit everything", func() bool {
 		resp, err = admin.Broker().FetchOffsets(testCtx(t), &pb.FetchOffsetsRequest{Group: "g", Topic: "t"})
 		if err != nil {
 			t.Fatal(err)

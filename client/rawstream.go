@@ -10,7 +10,7 @@ import (
 	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/logbroker/logbroker/client/bufpool"
+	"github.com/logbroker/logbroker/internal/bufpool"
 	"github.com/logbroker/logbroker/pb"
 )
 

@@ -6,10 +6,10 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
-	"syscall"
 	"testing"
 
 	"github.com/logbroker/logbroker/batch"
+	"github.com/logbroker/logbroker/vfs"
 )
 
 // BenchmarkAckedAppend measures single-record appends acknowledged under each
@@ -108,7 +108,7 @@ func BenchmarkPlainFile(b *testing.B) {
 						}
 						pos += int64(len(buf))
 						if sync {
-							if err := syscall.Fdatasync(int(f.Fd())); err != nil {
+							if err := vfs.Datasync(f); err != nil {
 								b.Fatal(err)
 							}
 						}

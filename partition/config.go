@@ -7,6 +7,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/logbroker/logbroker/segment"
+	"github.com/logbroker/logbroker/vfs"
 )
 
 // FsyncMode says when appended data is synced to disk.
@@ -77,7 +78,7 @@ type Config struct {
 	MaxRecordBytes     int           // encoded size of one record; default 1 MiB
 	MaxPartitions      uint32        // per topic; default 1024
 	MaxOpenFiles       int           // cap on open segment files; default 1024
-	FS                 segment.FS    // nil: the OS
+	FS                 vfs.FS        // nil: the OS
 	Logger             zerolog.Logger
 	Observer           Observer // nil: no metrics
 }
@@ -111,7 +112,7 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("partition: negative retention (bytes %d, age %s)", c.RetentionBytes, c.RetentionAge)
 	}
 	if c.FS == nil {
-		c.FS = segment.OS
+		c.FS = vfs.OS
 	}
 	return c, nil
 }

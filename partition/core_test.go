@@ -13,6 +13,7 @@ import (
 
 	"github.com/logbroker/logbroker/batch"
 	"github.com/logbroker/logbroker/segment"
+	"github.com/logbroker/logbroker/vfs/errorfs"
 )
 
 // The core is driven here step by step, with no actor, goroutine or clock:
@@ -505,18 +506,18 @@ func TestCoreGroupLimits(t *testing.T) {
 // coreOnFaultFS is a core over a real Log on a FaultFS, with a fake clock.
 type coreOnFaultFS struct {
 	t     *testing.T
-	ffs   *segment.FaultFS
+	ffs   *errorfs.FaultFS
 	log   *Log
 	core  *core
 	logs  *bytes.Buffer
 	clock time.Time
 	step  time.Duration // how far the clock moves at each reading
-	ops   map[segment.Op]int
+	ops   map[errorfs.Op]int
 }
 
 func newCoreOnFaultFS(t *testing.T, configure func(*Config)) *coreOnFaultFS {
 	t.Helper()
-	h := &coreOnFaultFS{t: t, ffs: segment.NewFaultFS(), clock: time.Unix(1e9, 0), ops: map[segment.Op]int{}}
+	h := &coreOnFaultFS{t: t, ffs: errorfs.NewFaultFS(), clock: time.Unix(1e9, 0), ops: map[errorfs.Op]int{}}
 	cfg := testConfig()
 	cfg.FS = h.ffs
 	if configure != nil {
@@ -534,7 +535,7 @@ func newCoreOnFaultFS(t *testing.T, configure func(*Config)) *coreOnFaultFS {
 	h.logs = &bytes.Buffer{}
 	h.core = newCore(&cfg, zerolog.New(h.logs), h.log.Next())
 	// Only this goroutine does I/O: the core test has no other.
-	h.ffs.SetHook(func(op segment.Op, name string) error {
+	h.ffs.SetHook(func(op errorfs.Op, name string) error {
 		if strings.HasSuffix(name, ".log") {
 			h.ops[op]++
 		}
@@ -578,8 +579,8 @@ func TestCoreOnFaultFS(t *testing.T) {
 	reqs := []*appendReq{appendOf(t, 1, 10, true), appendOf(t, 2, 10, true), appendOf(t, 3, 10, true)}
 	rd := h.round(reqs...)
 	checkReplies(t, rd.replies, reqs, []appendResult{{base: 1, last: 1}, {base: 2, last: 3}, {base: 4, last: 6}})
-	if h.ops[segment.OpWrite] != 1 || h.ops[segment.OpSync] != 1 {
-		t.Fatalf("three appends cost %d writes and %d syncs of the .log, want 1 and 1", h.ops[segment.OpWrite], h.ops[segment.OpSync])
+	if h.ops[errorfs.OpWrite] != 1 || h.ops[errorfs.OpSync] != 1 {
+		t.Fatalf("three appends cost %d writes and %d syncs of the .log, want 1 and 1", h.ops[errorfs.OpWrite], h.ops[errorfs.OpSync])
 	}
 
 	// A slow sync on the fake clock is measured and reported.
@@ -598,12 +599,12 @@ func TestCoreOnFaultFS(t *testing.T) {
 	if h.core.durable != 8 || h.log.Next() != 9 {
 		t.Fatalf("after the failed sync: durable %d, log next %d; want 8, 9", h.core.durable, h.log.Next())
 	}
-	writes := h.ops[segment.OpWrite]
+	writes := h.ops[errorfs.OpWrite]
 	later := appendOf(t, 1, 10, true)
 	h.core.propose(later)
 	rd = mustReady(t, h.core)
 	checkReplies(t, rd.replies, []*appendReq{later}, []appendResult{{err: ErrFailed}})
-	if rd.write != nil || h.ops[segment.OpWrite] != writes {
+	if rd.write != nil || h.ops[errorfs.OpWrite] != writes {
 		t.Fatal("a failed partition wrote")
 	}
 }

@@ -12,14 +12,24 @@
 //     requests and timer ends, takes a ready (what to write, whether to sync,
 //     what to publish and answer, whom to wake, which timer to arm), carries
 //     it out on the Log, and reports the outcome with advance.
-//   - Partition is a handle to that actor and is safe for concurrent use: every
-//     request is typed and sent over a channel, honours its context, and fails
-//     with ErrStopped once the actor has stopped. No mutex guards actor state.
-//   - Tail and Stats do not go through the mailbox: they read what the actor
-//     last published through atomics (the last commit's records, counters).
+//   - Partition is a handle to that actor and is safe for concurrent use.
+//     Append, AppendFrame, AppendBatch (and their Async forms), Read, ReadInto, Offsets,
+//     Subscribe, Subscription.Close and Sync are typed requests over the
+//     actor's channels: they honour their context and fail with ErrStopped
+//     once the actor has stopped. Records are validated and encoded on the
+//     caller's goroutine before they reach the mailbox. No mutex guards actor
+//     state.
+//   - Tail and Stats do not go through the mailbox and never wait on the
+//     actor: Tail serves a live tail from an immutable copy of the last group
+//     commit, which the actor publishes through an atomic pointer once it is
+//     durable; Stats reads counters the actor publishes in atomics.
 //   - The actor never blocks on a client: subscribers are woken with a
-//     non-blocking, coalescing signal, and reads are answered with an immutable
-//     segment.View that the caller reads outside the actor.
+//     non-blocking, coalescing signal, and a read is answered with an
+//     immutable segment.View that ReadInto reads on the caller's goroutine.
+//   - An Observer is called on actor goroutines and must not block.
 //   - Registry is safe for concurrent use; its topic map is copy-on-write, so
-//     lookups on the produce/consume path take no lock.
+//     lookups on the produce/consume path take no lock, while CreateTopic,
+//     DeleteTopic and Close are serialised by a mutex. Besides the actors,
+//     Open starts one goroutine, the retention ticker, which only nudges each
+//     actor to apply retention itself; Close stops it and every actor.
 package partition

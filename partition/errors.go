@@ -40,9 +40,11 @@ func (e *OffsetError) Error() string {
 
 func (e *OffsetError) Unwrap() error { return ErrOffsetOutOfRange }
 
-// classify wraps OS errors that callers must tell apart (disk full, out of
-// file descriptors) with this package's sentinels, keeping the original.
-func classify(err error) error {
+// Classify wraps OS errors that callers must tell apart (disk full, out of
+// file descriptors) with ErrDiskFull and ErrTooManyOpenFiles, keeping the
+// original. It is exported for the packages that keep their own files beside
+// the partitions (group offsets), so one error mapping serves them all.
+func Classify(err error) error {
 	switch {
 	case err == nil:
 		return nil
@@ -53,3 +55,6 @@ func classify(err error) error {
 	}
 	return err
 }
+
+// classify is Classify under the name this package's own code calls.
+func classify(err error) error { return Classify(err) }

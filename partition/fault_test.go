@@ -15,7 +15,7 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/logbroker/logbroker/segment"
+	"github.com/logbroker/logbroker/vfs/errorfs"
 )
 
 var errDead = errors.New("test: process is dead")
@@ -31,7 +31,7 @@ func TestPowerLossLosesNoAckedRecord(t *testing.T) {
 		cycles = 100
 	}
 	ctx := context.Background()
-	ffs := segment.NewFaultFS()
+	ffs := errorfs.NewFaultFS()
 	cfg := testConfig()
 	cfg.FS = ffs
 	cfg.SegmentBytes = 2048
@@ -51,7 +51,7 @@ func TestPowerLossLosesNoAckedRecord(t *testing.T) {
 			}
 			totalAcked += len(acked)
 			acked, seen = map[uint64]string{}, map[uint64]string{}
-			ffs = segment.NewFaultFS()
+			ffs = errorfs.NewFaultFS()
 			cfg.FS = ffs
 			var err error
 			if r, err = Open("/data", cfg); err != nil {
@@ -94,7 +94,7 @@ func TestPowerLossLosesNoAckedRecord(t *testing.T) {
 		// Load, and die at the k-th file operation from now.
 		k := int64(1 + rng.Intn(80))
 		var ops atomic.Int64
-		ffs.SetHook(func(segment.Op, string) error {
+		ffs.SetHook(func(errorfs.Op, string) error {
 			if ops.Add(1) >= k {
 				return errDead
 			}
@@ -126,7 +126,7 @@ func TestPowerLossLosesNoAckedRecord(t *testing.T) {
 			}()
 		}
 		wg.Wait()
-		ffs.SetHook(func(segment.Op, string) error { return errDead })
+		ffs.SetHook(func(errorfs.Op, string) error { return errDead })
 		torn := rng.Intn(2) == 0
 		ffs.CrashWith(func(name string, durable, current []byte) []byte {
 			if !torn || len(current) <= len(durable) {
@@ -202,8 +202,8 @@ func TestSyncErrorIsNeverAcknowledged(t *testing.T) {
 		t.Fatalf("reads after a sync error return %d records; the unacknowledged one must not be served", len(got))
 	}
 	var syncs atomic.Int64
-	ffs.SetHook(func(op segment.Op, name string) error {
-		if op == segment.OpSync && strings.HasSuffix(name, ".log") {
+	ffs.SetHook(func(op errorfs.Op, name string) error {
+		if op == errorfs.OpSync && strings.HasSuffix(name, ".log") {
 			syncs.Add(1)
 		}
 		return nil
@@ -260,8 +260,8 @@ func TestRollFailsHalfWayThenResumes(t *testing.T) {
 	ctx := context.Background()
 	ffs, cfg, r, p := newFaultPartition(t)
 	defer r.Close()
-	ffs.SetHook(func(op segment.Op, name string) error {
-		if op == segment.OpOpen && strings.HasSuffix(name, ".log") && !strings.HasSuffix(name, "00000000000000000000.log") {
+	ffs.SetHook(func(op errorfs.Op, name string) error {
+		if op == errorfs.OpOpen && strings.HasSuffix(name, ".log") && !strings.HasSuffix(name, "00000000000000000000.log") {
 			return syscall.EMFILE
 		}
 		return nil
@@ -298,9 +298,9 @@ func TestRollFailsHalfWayThenResumes(t *testing.T) {
 
 // faultTopic opens a registry on a fresh FaultFS, with cfg changed by
 // configure (if not nil), and creates topic "t" of n partitions.
-func faultTopic(t *testing.T, n uint32, configure func(*Config)) (*segment.FaultFS, Config, *Registry) {
+func faultTopic(t *testing.T, n uint32, configure func(*Config)) (*errorfs.FaultFS, Config, *Registry) {
 	t.Helper()
-	ffs := segment.NewFaultFS()
+	ffs := errorfs.NewFaultFS()
 	cfg := testConfig()
 	cfg.FS = ffs
 	if configure != nil {
@@ -318,7 +318,7 @@ func faultTopic(t *testing.T, n uint32, configure func(*Config)) (*segment.Fault
 
 // newFaultPartition opens a registry on a fresh FaultFS with one
 // one-partition topic "t".
-func newFaultPartition(t *testing.T) (*segment.FaultFS, Config, *Registry, *Partition) {
+func newFaultPartition(t *testing.T) (*errorfs.FaultFS, Config, *Registry, *Partition) {
 	t.Helper()
 	ffs, cfg, r := faultTopic(t, 1, nil)
 	p, err := r.Partition("t", 0)
@@ -333,7 +333,7 @@ func newFaultPartition(t *testing.T) (*segment.FaultFS, Config, *Registry, *Part
 // it neither blocks appends under MaxOpenFiles nor stays open after Close.
 func TestCancelledReadReleasesView(t *testing.T) {
 	ctx := context.Background()
-	ffs := segment.NewFaultFS()
+	ffs := errorfs.NewFaultFS()
 	cfg := testConfig()
 	cfg.FS = ffs
 	cfg.MaxOpenFiles = 1
@@ -358,8 +358,8 @@ func TestCancelledReadReleasesView(t *testing.T) {
 	p, _ = r.Partition("t", 0)
 	entered, release := make(chan struct{}), make(chan struct{})
 	var once sync.Once
-	ffs.SetHook(func(op segment.Op, name string) error {
-		if op == segment.OpOpen && strings.HasSuffix(name, "00000000000000000000.index") {
+	ffs.SetHook(func(op errorfs.Op, name string) error {
+		if op == errorfs.OpOpen && strings.HasSuffix(name, "00000000000000000000.index") {
 			once.Do(func() { close(entered); <-release })
 		}
 		return nil
@@ -391,8 +391,8 @@ func TestRetentionRemoveFailsHalfWay(t *testing.T) {
 	ffs, _, r := faultTopic(t, 1, func(c *Config) { c.RetentionBytes = 3 * 4096 })
 	defer r.Close()
 	var fails atomic.Int32
-	ffs.SetHook(func(op segment.Op, name string) error {
-		if op == segment.OpRemove && strings.HasSuffix(name, "00000000000000000000.index") && fails.Add(1) == 1 {
+	ffs.SetHook(func(op errorfs.Op, name string) error {
+		if op == errorfs.OpRemove && strings.HasSuffix(name, "00000000000000000000.index") && fails.Add(1) == 1 {
 			return syscall.EIO
 		}
 		return nil
@@ -431,8 +431,8 @@ func TestOpenFailureStopsPartitions(t *testing.T) {
 	if err := r.Close(); err != nil {
 		t.Fatal(err)
 	}
-	ffs.SetHook(func(op segment.Op, name string) error {
-		if op == segment.OpRemove && strings.HasSuffix(name, cleanMarker) {
+	ffs.SetHook(func(op errorfs.Op, name string) error {
+		if op == errorfs.OpRemove && strings.HasSuffix(name, cleanMarker) {
 			return syscall.EIO
 		}
 		return nil
@@ -541,8 +541,8 @@ func TestDeleteTopicFailsHalfWay(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	ffs.SetHook(func(op segment.Op, name string) error {
-		if op == segment.OpRename && strings.HasSuffix(name, "/t-1") {
+	ffs.SetHook(func(op errorfs.Op, name string) error {
+		if op == errorfs.OpRename && strings.HasSuffix(name, "/t-1") {
 			return syscall.EIO
 		}
 		return nil
@@ -579,8 +579,8 @@ func TestDeleteTopicFailsHalfWay(t *testing.T) {
 func TestCreateTopicSyncFails(t *testing.T) {
 	ctx := context.Background()
 	ffs, cfg, r, _ := newFaultPartition(t)
-	ffs.SetHook(func(op segment.Op, name string) error {
-		if op == segment.OpSyncDir && name == "/data" {
+	ffs.SetHook(func(op errorfs.Op, name string) error {
+		if op == errorfs.OpSyncDir && name == "/data" {
 			return syscall.EIO
 		}
 		return nil

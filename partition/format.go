@@ -10,7 +10,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/logbroker/logbroker/segment"
+	"github.com/logbroker/logbroker/vfs"
 )
 
 // formatMarker, in the data directory, says that every partition directory
@@ -30,7 +30,7 @@ const formatPrefix = "recordbatch-v2 "
 
 // readFormat returns the first v2 offset of the partition in dir, and false
 // when the file is missing.
-func readFormat(fsys segment.FS, dir string) (uint64, bool, error) {
+func readFormat(fsys vfs.FS, dir string) (uint64, bool, error) {
 	name := filepath.Join(dir, formatFile)
 	f, err := fsys.OpenFile(name, os.O_RDONLY, 0)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -56,13 +56,13 @@ func readFormat(fsys segment.FS, dir string) (uint64, bool, error) {
 
 // writeFormat records that the partition in dir stores v2 from offset on,
 // durably.
-func writeFormat(fsys segment.FS, dir string, offset uint64) error {
+func writeFormat(fsys vfs.FS, dir string, offset uint64) error {
 	return writeSynced(fsys, dir, formatFile, []byte(formatPrefix+strconv.FormatUint(offset, 10)+"\n"))
 }
 
 // writeSynced replaces dir/name with data: written to a temporary file,
 // synced, renamed over, and the directory synced before it returns.
-func writeSynced(fsys segment.FS, dir, name string, data []byte) error {
+func writeSynced(fsys vfs.FS, dir, name string, data []byte) error {
 	path := filepath.Join(dir, name)
 	tmp := path + ".tmp"
 	f, err := fsys.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
@@ -90,6 +90,6 @@ func writeSynced(fsys segment.FS, dir, name string, data []byte) error {
 
 // writeFormatMarker marks the data directory dir as all v2 but where a
 // partition's formatFile says otherwise, durably.
-func writeFormatMarker(fsys segment.FS, dir string) error {
+func writeFormatMarker(fsys vfs.FS, dir string) error {
 	return writeSynced(fsys, dir, formatMarker, []byte("recordbatch-v2\n"))
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/logbroker/logbroker/segment"
+	"github.com/logbroker/logbroker/vfs"
 )
 
 // Log is one partition's ordered list of segments. The last segment is the
@@ -143,7 +144,7 @@ func (l *Log) upgrade() error {
 }
 
 // listSegments returns the base offsets of the .log files in dir, sorted.
-func listSegments(fsys segment.FS, dir string) ([]uint64, error) {
+func listSegments(fsys vfs.FS, dir string) ([]uint64, error) {
 	entries, err := fsys.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("partition: list %s: %w", dir, classify(err))

@@ -27,56 +27,6 @@ func openTest(t testing.TB, dir string, cfg Config) *Registry {
 	return r
 }
 
-func TestValidateTopicName(t *testing.T) {
-	for _, tt := range []struct {
-		name string
-		ok   bool
-	}{
-		{"orders", true},
-		{"a.b_c-d", true},
-		{"with-dash-7", true},
-		{strings.Repeat("x", 249), true},
-		{"", false},
-		{".", false},
-		{"..", false},
-		{strings.Repeat("x", 250), false},
-		{"a/b", false},
-		{"a b", false},
-		{"ü", false},
-	} {
-		err := ValidateTopicName(tt.name)
-		if (err == nil) != tt.ok {
-			t.Errorf("ValidateTopicName(%q) = %v, want ok=%v", tt.name, err, tt.ok)
-		}
-		if err != nil && !errors.Is(err, ErrInvalidTopicName) {
-			t.Errorf("ValidateTopicName(%q) = %v, not ErrInvalidTopicName", tt.name, err)
-		}
-	}
-}
-
-func TestSplitPartitionDir(t *testing.T) {
-	for _, tt := range []struct {
-		in    string
-		topic string
-		p     uint32
-		ok    bool
-	}{
-		{"orders-0", "orders", 0, true},
-		{"my-topic-12", "my-topic", 12, true},
-		{"a--3", "a-", 3, true},
-		{"orders", "", 0, false},
-		{"-1", "", 0, false},
-		{"orders-01", "", 0, false},
-		{"orders-x", "", 0, false},
-		{"orders-99999999999", "", 0, false},
-	} {
-		topic, p, ok := splitPartitionDir(tt.in)
-		if ok != tt.ok || topic != tt.topic || p != tt.p {
-			t.Errorf("splitPartitionDir(%q) = %q, %d, %v; want %q, %d, %v", tt.in, topic, p, ok, tt.topic, tt.p, tt.ok)
-		}
-	}
-}
-
 func TestRegistryCreateListDelete(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/logbroker/logbroker/vfs"
 )
 
 var benchRecordSizes = []int{100, 1024}
@@ -129,7 +131,7 @@ func BenchmarkOSFileBaseline(b *testing.B) {
 						}
 						pos += int64(len(frame))
 						if sync {
-							if err := datasync(f); err != nil {
+							if err := vfs.Datasync(f); err != nil {
 								b.Fatal(err)
 							}
 						}
@@ -148,7 +150,7 @@ func BenchmarkViewRead(b *testing.B) {
 	for _, size := range benchRecordSizes {
 		b.Run(fmt.Sprintf("rec=%d", size), func(b *testing.B) {
 			frame := benchFrame(b, 100, size)
-			c := NewFileCache(OS, 8)
+			c := NewFileCache(vfs.OS, 8)
 			s, err := Create(c, b.TempDir(), 0, Options{MaxBytes: benchSegmentBytes})
 			if err != nil {
 				b.Fatal(err)
@@ -203,7 +205,7 @@ func newBenchSegment(b *testing.B) *benchSegment {
 }
 
 func newBenchSegmentWith(b *testing.B, o Options) *benchSegment {
-	bs := &benchSegment{b: b, c: NewFileCache(OS, 8), dir: b.TempDir(), o: o}
+	bs := &benchSegment{b: b, c: NewFileCache(vfs.OS, 8), dir: b.TempDir(), o: o}
 	var err error
 	if bs.s, err = Create(bs.c, bs.dir, 0, bs.o); err != nil {
 		b.Fatal(err)
@@ -253,7 +255,7 @@ func BenchmarkFillAndSeal(b *testing.B) {
 	for _, wb := range []int64{0, 1 << 20} {
 		b.Run(fmt.Sprintf("writeback=%d", wb), func(b *testing.B) {
 			frame := benchFrame(b, 1000, 100)
-			c := NewFileCache(OS, 8)
+			c := NewFileCache(vfs.OS, 8)
 			var seal time.Duration
 			for i := 0; i < b.N; i++ {
 				s, err := Create(c, b.TempDir(), 0, Options{MaxBytes: benchSegmentBytes, WritebackBytes: wb})

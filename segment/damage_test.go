@@ -9,6 +9,8 @@ import (
 	"regexp"
 	"strconv"
 	"testing"
+
+	"github.com/logbroker/logbroker/vfs/errorfs"
 )
 
 // golden is a segment's files plus what reading it must give.
@@ -48,7 +50,7 @@ func makeGolden(t *testing.T, nframes int) golden {
 }
 
 // install writes a segment's files (durably) into a fresh FaultFS.
-func install(t *testing.T, log, index []byte) (*FaultFS, string) {
+func install(t *testing.T, log, index []byte) (*errorfs.FaultFS, string) {
 	t.Helper()
 	ffs, dir := faultDir(t)
 	writeFS(t, ffs, filepath.Join(dir, LogName(goldenBase)), log, true)

@@ -1,13 +1,14 @@
 // Package segment owns the on-disk layout of one log segment: stored
 // batches (Kafka's RecordBatch v2, and the previous release's frames, read
 // only), the .log and .index files, the recovery scan, the roll decision,
-// and file access behind FS (OS, or FaultFS for fault injection).
+// and the FileCache that caps open files. Files are reached through vfs.FS
+// (vfs.OS, or errorfs.FaultFS for fault injection).
 //
 // Concurrency: a *Segment is NOT safe for concurrent use; one owner (the
 // partition actor) calls all its methods. A *View may be read from one other
 // goroutine: the bytes it covers never change, and it keeps its file readable
-// until Release, even after the segment is removed. FileCache and FaultFS are
-// safe for concurrent use. The package starts no goroutines.
+// until Release, even after the segment is removed. FileCache is safe
+// for concurrent use. The package starts no goroutines.
 //
 // Files: <dir>/<base offset, 20 digits>.log and .index.
 //

@@ -6,6 +6,8 @@ import (
 	"os"
 	"sync"
 	"syscall"
+
+	"github.com/logbroker/logbroker/vfs"
 )
 
 // FileCache caps the open .log descriptors shared by all segments. Handles are
@@ -13,7 +15,7 @@ import (
 // when opening another would exceed the cap, or when the OS has no descriptor
 // left (EMFILE, ENFILE). Safe for concurrent use.
 type FileCache struct {
-	fs      FS
+	fs      vfs.FS
 	maxOpen int
 
 	mu   sync.Mutex
@@ -22,9 +24,9 @@ type FileCache struct {
 }
 
 // NewFileCache returns a cache that keeps at most maxOpen files open (min 1).
-func NewFileCache(fsys FS, maxOpen int) *FileCache {
+func NewFileCache(fsys vfs.FS, maxOpen int) *FileCache {
 	if fsys == nil {
-		fsys = OS
+		fsys = vfs.OS
 	}
 	c := &FileCache{fs: fsys, maxOpen: max(maxOpen, 1)}
 	c.idle.prev, c.idle.next = &c.idle, &c.idle
@@ -32,7 +34,7 @@ func NewFileCache(fsys FS, maxOpen int) *FileCache {
 }
 
 // FS returns the file system the cache opens files on.
-func (c *FileCache) FS() FS { return c.fs }
+func (c *FileCache) FS() vfs.FS { return c.fs }
 
 // Open reports how many files the cache holds open now.
 func (c *FileCache) Open() int {
@@ -46,8 +48,8 @@ func (c *FileCache) Open() int {
 type cachedFile struct {
 	c          *FileCache
 	name       string
-	flag       int  // flag for (re)opening
-	f          File // nil while closed
+	flag       int      // flag for (re)opening
+	f          vfs.File // nil while closed
 	refs       int
 	dead       bool // closed by its owner: close f once refs drops to 0
 	prev, next *cachedFile
@@ -89,7 +91,7 @@ func (c *FileCache) closeIdleLocked() bool {
 // descriptors: its limit may be below maxOpen, or other files (sockets,
 // .index files) may hold them. With none idle it returns the OS error.
 // c.mu must be held.
-func (c *FileCache) openLocked(name string, flag int, perm os.FileMode) (File, error) {
+func (c *FileCache) openLocked(name string, flag int, perm os.FileMode) (vfs.File, error) {
 	for {
 		f, err := c.fs.OpenFile(name, flag, perm)
 		if err == nil || !outOfFDs(err) {
@@ -104,7 +106,7 @@ func (c *FileCache) openLocked(name string, flag int, perm os.FileMode) (File, e
 // openFile opens a file the cache does not keep (an .index file, read or
 // written whole and closed), making room as openLocked does if the OS is out
 // of descriptors.
-func (c *FileCache) openFile(name string, flag int, perm os.FileMode) (File, error) {
+func (c *FileCache) openFile(name string, flag int, perm os.FileMode) (vfs.File, error) {
 	f, err := c.fs.OpenFile(name, flag, perm)
 	if err == nil || !outOfFDs(err) {
 		return f, err
@@ -115,7 +117,7 @@ func (c *FileCache) openFile(name string, flag int, perm os.FileMode) (File, err
 }
 
 // acquire returns the open file and takes a reference; release gives it back.
-func (h *cachedFile) acquire() (File, error) {
+func (h *cachedFile) acquire() (vfs.File, error) {
 	c := h.c
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -7,13 +7,15 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+
+	"github.com/logbroker/logbroker/vfs"
 )
 
 // countingFS counts the files open through it and remembers the peak. With
 // limit > 0 it refuses to open more than limit at once with errno, as a
 // process at its RLIMIT_NOFILE (EMFILE) or a full system table (ENFILE) does.
 type countingFS struct {
-	FS
+	vfs.FS
 	limit      int
 	errno      syscall.Errno
 	mu         sync.Mutex
@@ -21,12 +23,12 @@ type countingFS struct {
 }
 
 type countedFile struct {
-	File
+	vfs.File
 	fs   *countingFS
 	once sync.Once
 }
 
-func (c *countingFS) OpenFile(name string, flag int, perm os.FileMode) (File, error) {
+func (c *countingFS) OpenFile(name string, flag int, perm os.FileMode) (vfs.File, error) {
 	c.mu.Lock()
 	full := c.limit > 0 && c.open >= c.limit
 	c.mu.Unlock()
@@ -55,7 +57,7 @@ func (f *countedFile) Close() error {
 
 func TestFileCacheCap(t *testing.T) {
 	const maxOpen = 3
-	cfs := &countingFS{FS: OS}
+	cfs := &countingFS{FS: vfs.OS}
 	c := NewFileCache(cfs, maxOpen)
 	dir := t.TempDir()
 	var segs []*Segment

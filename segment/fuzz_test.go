@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/logbroker/logbroker/batch"
+	"github.com/logbroker/logbroker/vfs"
+	"github.com/logbroker/logbroker/vfs/errorfs"
 )
 
 func seedRecords(f *testing.F) {
@@ -100,7 +102,7 @@ func FuzzCheckLegacyFrame(f *testing.F) {
 // FuzzIndexLoad loads arbitrary .index bytes next to a good .log: the parser
 // must not panic or over-allocate, and reads must come out identical.
 func FuzzIndexLoad(f *testing.F) {
-	ffs := NewFaultFS()
+	ffs := errorfs.NewFaultFS()
 	ffs.MkdirAll("/d", 0o755)
 	o := Options{IndexIntervalBytes: 200}
 	s, l := buildSegment(f, NewFileCache(ffs, 2), "/d", 50, o, 20, 3, 30)
@@ -123,7 +125,7 @@ func FuzzIndexLoad(f *testing.F) {
 				t.Fatal("parse/encode mismatch")
 			}
 		}
-		ffs := NewFaultFS()
+		ffs := errorfs.NewFaultFS()
 		ffs.MkdirAll("/d", 0o755)
 		writeFSb(ffs, filepath.Join("/d", LogName(50)), logBytes)
 		writeFSb(ffs, filepath.Join("/d", IndexName(50)), data)
@@ -149,7 +151,7 @@ func FuzzIndexLoad(f *testing.F) {
 }
 
 // readFSb and writeFSb are readFS/writeFS for use outside a *testing.T.
-func readFSb(fsys FS, name string) []byte {
+func readFSb(fsys vfs.FS, name string) []byte {
 	f, err := fsys.OpenFile(name, os.O_RDONLY, 0)
 	if err != nil {
 		panic(err)
@@ -161,7 +163,7 @@ func readFSb(fsys FS, name string) []byte {
 	return b
 }
 
-func writeFSb(fsys FS, name string, data []byte) {
+func writeFSb(fsys vfs.FS, name string, data []byte) {
 	f, err := fsys.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		panic(err)
@@ -176,7 +178,7 @@ func writeFSb(fsys FS, name string, data []byte) {
 // must be checked batches with offsets in range or an ErrCorrupt, and a
 // second recovery must find nothing more to cut.
 func FuzzRecover(f *testing.F) {
-	ffs := NewFaultFS()
+	ffs := errorfs.NewFaultFS()
 	ffs.MkdirAll("/d", 0o755)
 	s, _ := buildSegment(f, NewFileCache(ffs, 2), "/d", 50, Options{IndexIntervalBytes: 200}, 6, 3, 30)
 	s.Close()
@@ -196,7 +198,7 @@ func FuzzRecover(f *testing.F) {
 	f.Add([]byte{}, false)
 	f.Fuzz(func(t *testing.T, data []byte, legacy bool) {
 		o := Options{IndexIntervalBytes: 200, Legacy: legacy, MaxFrameBytes: 1 << 20}
-		ffs := NewFaultFS()
+		ffs := errorfs.NewFaultFS()
 		ffs.MkdirAll("/d", 0o755)
 		writeFSb(ffs, filepath.Join("/d", LogName(50)), data)
 		s, st, err := Open(NewFileCache(ffs, 2), "/d", 50, o, Recover, 0)

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/logbroker/logbroker/vfs"
 )
 
 // legacyFrameOf encodes recs as one frame of the previous release, with
@@ -166,7 +168,7 @@ func TestLegacySegment(t *testing.T) {
 			}
 		})
 	}
-	if _, err := Create(NewFileCache(OS, 2), t.TempDir(), 0, Options{Legacy: true}); !errors.Is(err, ErrClosed) {
+	if _, err := Create(NewFileCache(vfs.OS, 2), t.TempDir(), 0, Options{Legacy: true}); !errors.Is(err, ErrClosed) {
 		t.Fatalf("create a legacy segment: %v, want ErrClosed", err)
 	}
 }

@@ -6,10 +6,13 @@ import (
 	"os"
 	"syscall"
 	"testing"
+
+	"github.com/logbroker/logbroker/vfs"
+	"github.com/logbroker/logbroker/vfs/errorfs"
 )
 
 // fileSize is the .log's size on the (fault) file system.
-func fileSize(t *testing.T, fsys FS, s *Segment) int64 {
+func fileSize(t *testing.T, fsys vfs.FS, s *Segment) int64 {
 	t.Helper()
 	fi, err := fsys.Stat(s.logPath)
 	if err != nil {
@@ -127,8 +130,8 @@ func TestPreallocateAhead(t *testing.T) {
 	o := Options{IndexIntervalBytes: 200, PreallocateBytes: 4096, MaxBytes: 1 << 20}
 	ffs, dir := faultDir(t)
 	writes := 0
-	ffs.SetHook(func(op Op, name string) error {
-		if op == OpWrite {
+	ffs.SetHook(func(op errorfs.Op, name string) error {
+		if op == errorfs.OpWrite {
 			writes++
 		}
 		return nil

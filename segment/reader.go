@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+
+	"github.com/logbroker/logbroker/vfs"
 )
 
 // reader is the one walk over stored frames, used by recovery, index
@@ -15,7 +17,7 @@ import (
 // frames are taken in file order with nothing skipped between them, they are
 // already in place and take copies nothing.
 type reader struct {
-	f        File
+	f        vfs.File
 	fm       *format
 	end      int64 // the walk never reads at or past end
 	maxFrame int
@@ -27,7 +29,7 @@ type reader struct {
 	wpos   int64
 }
 
-func newReader(f File, fm *format, end int64, maxFrame, chunk int, buf []byte) *reader {
+func newReader(f vfs.File, fm *format, end int64, maxFrame, chunk int, buf []byte) *reader {
 	return &reader{f: f, fm: fm, end: end, maxFrame: maxFrame, chunk: chunk, buf: buf[:cap(buf)]}
 }
 

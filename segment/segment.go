@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/logbroker/logbroker/batch"
+	"github.com/logbroker/logbroker/vfs"
 )
 
 // ErrOutOfRange reports an offset or position outside a segment or view.
@@ -133,7 +134,7 @@ type RecoverStats struct {
 // one owner (the partition actor) calls every method. Views it hands out may be
 // read from other goroutines.
 type Segment struct {
-	fs        FS
+	fs        vfs.FS
 	base      uint64
 	o         Options
 	logPath   string
@@ -336,7 +337,7 @@ func (s *Segment) scanTail(verifyCRC bool) (RecoverStats, error) {
 }
 
 // zeroTail counts the zero bytes that end [pos, end) of f.
-func zeroTail(f File, pos, end int64) (int64, error) {
+func zeroTail(f vfs.File, pos, end int64) (int64, error) {
 	buf := make([]byte, min(scanChunk, end-pos))
 	for at := end; at > pos; {
 		n := min(int64(len(buf)), at-pos)
@@ -442,11 +443,11 @@ func (s *Segment) Append(frames []byte) error {
 // startWriteback starts writing back the data appended since the last
 // start, once there are WritebackBytes of it. An error is ignored: the
 // write-back is a hint, and the next Sync reports what failed.
-func (s *Segment) startWriteback(f File) {
+func (s *Segment) startWriteback(f vfs.File) {
 	if s.o.WritebackBytes <= 0 || s.size-s.wbStart < s.o.WritebackBytes {
 		return
 	}
-	if w, ok := f.(Writebacker); ok {
+	if w, ok := f.(vfs.Writebacker); ok {
 		_ = w.StartWriteback(s.wbStart, s.size-s.wbStart)
 	}
 	s.wbStart = s.size
@@ -458,7 +459,7 @@ var zeros = make([]byte, 1<<20)
 // preallocate zero-fills the .log from the data end to PreallocateBytes past
 // need, but not past MaxBytes. It is only an optimization: on an error it
 // cuts what it wrote and the append goes ahead without it.
-func (s *Segment) preallocate(f File, need int64) {
+func (s *Segment) preallocate(f vfs.File, need int64) {
 	end := min(need+s.o.PreallocateBytes, s.o.MaxBytes)
 	for at := max(s.alloc, s.size); at < end; {
 		n := min(int64(len(zeros)), end-at)

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+
+	"github.com/logbroker/logbroker/vfs"
 )
 
 // buildSegment appends nframes frames of perFrame records of size bytes.
@@ -43,7 +45,7 @@ func TestAppendRead(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
-			c := NewFileCache(OS, 4)
+			c := NewFileCache(vfs.OS, 4)
 			o := Options{IndexIntervalBytes: tt.interval}
 			base := uint64(1000)
 			var s *Segment
@@ -97,7 +99,7 @@ func TestAppendRead(t *testing.T) {
 // TestReadMaxBytes: a read returns whole batches, the first the one
 // holding the offset asked for, while they fit maxBytes, and at least one.
 func TestReadMaxBytes(t *testing.T) {
-	c := NewFileCache(OS, 4)
+	c := NewFileCache(vfs.OS, 4)
 	s, l := buildSegment(t, c, t.TempDir(), 0, Options{}, 10, 10, 90)
 	defer s.Close()
 	upTo := func(n int) int { return len(bytes.Join(l.frames[:n], nil)) } // bytes of the first n batches
@@ -131,7 +133,7 @@ func TestReadMaxBytes(t *testing.T) {
 }
 
 func TestViewReadAllocs(t *testing.T) {
-	c := NewFileCache(OS, 4)
+	c := NewFileCache(vfs.OS, 4)
 	s, _ := buildSegment(t, c, t.TempDir(), 0, Options{}, 100, 10, 100)
 	defer s.Close()
 	v, err := s.View(0)
@@ -151,7 +153,7 @@ func TestViewReadAllocs(t *testing.T) {
 }
 
 func TestAppendAllocs(t *testing.T) {
-	c := NewFileCache(OS, 4)
+	c := NewFileCache(vfs.OS, 4)
 	s, err := Create(c, t.TempDir(), 0, Options{MaxBytes: 1 << 30})
 	if err != nil {
 		t.Fatal(err)
@@ -173,7 +175,7 @@ func TestAppendAllocs(t *testing.T) {
 }
 
 func TestAppendRejects(t *testing.T) {
-	c := NewFileCache(OS, 4)
+	c := NewFileCache(vfs.OS, 4)
 	s, err := Create(c, t.TempDir(), 10, Options{MaxBytes: 1000})
 	if err != nil {
 		t.Fatal(err)
@@ -218,7 +220,7 @@ func TestAppendRejects(t *testing.T) {
 func TestOpenModes(t *testing.T) {
 	o := Options{IndexIntervalBytes: 300}
 	dir := t.TempDir()
-	c := NewFileCache(OS, 8)
+	c := NewFileCache(vfs.OS, 8)
 	s, l := buildSegment(t, c, dir, 500, o, 60, 3, 40)
 	if err := s.Sync(); err != nil {
 		t.Fatal(err)
@@ -267,7 +269,7 @@ func TestOpenModes(t *testing.T) {
 
 func TestOpenEmpty(t *testing.T) {
 	dir := t.TempDir()
-	c := NewFileCache(OS, 2)
+	c := NewFileCache(vfs.OS, 2)
 	s, err := Create(c, dir, 7, Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -289,7 +291,7 @@ func TestOpenEmpty(t *testing.T) {
 }
 
 func TestLocate(t *testing.T) {
-	c := NewFileCache(OS, 4)
+	c := NewFileCache(vfs.OS, 4)
 	s, l := buildSegment(t, c, t.TempDir(), 100, Options{IndexIntervalBytes: 1000}, 50, 5, 30)
 	defer s.Close()
 	// Position of every frame, by base.
@@ -326,7 +328,7 @@ func TestLocate(t *testing.T) {
 
 func TestRemoveKeepsViews(t *testing.T) {
 	dir := t.TempDir()
-	c := NewFileCache(OS, 4)
+	c := NewFileCache(vfs.OS, 4)
 	s, l := buildSegment(t, c, dir, 0, Options{}, 10, 10, 100)
 	if err := s.Seal(); err != nil {
 		t.Fatal(err)
@@ -356,7 +358,7 @@ func TestRemoveKeepsViews(t *testing.T) {
 
 func TestSealedLazy(t *testing.T) {
 	dir := t.TempDir()
-	c := NewFileCache(OS, 4)
+	c := NewFileCache(vfs.OS, 4)
 	s, l := buildSegment(t, c, dir, 0, Options{}, 10, 10, 100)
 	if err := s.Seal(); err != nil {
 		t.Fatal(err)
@@ -382,7 +384,7 @@ func TestSealedLazy(t *testing.T) {
 // TestViewsWhileAppending reads pinned views from other goroutines while the
 // owner keeps appending (run with -race).
 func TestViewsWhileAppending(t *testing.T) {
-	c := NewFileCache(OS, 2)
+	c := NewFileCache(vfs.OS, 2)
 	s, l := buildSegment(t, c, t.TempDir(), 0, Options{IndexIntervalBytes: 256}, 5, 4, 64)
 	defer s.Close()
 	type result struct {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/logbroker/logbroker/batch"
+	"github.com/logbroker/logbroker/vfs"
 )
 
 // Read sizes of View.Read: at least maxBytes within these bounds.
@@ -17,7 +18,7 @@ const (
 // readable (even after Remove) until Release.
 type View struct {
 	h        *cachedFile
-	f        File
+	f        vfs.File
 	fm       *format
 	base     uint64 // the segment's base offset
 	start    int64

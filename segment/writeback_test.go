@@ -3,32 +3,33 @@ package segment
 import (
 	"bytes"
 	"os"
-	"path/filepath"
 	"testing"
+
+	"github.com/logbroker/logbroker/vfs"
 )
 
 // wbFS is the real file system with every StartWriteback call recorded.
 type wbFS struct {
-	osFS
+	vfs.FS
 	calls *[][2]int64
 }
 
-func (w wbFS) OpenFile(name string, flag int, perm os.FileMode) (File, error) {
-	f, err := w.osFS.OpenFile(name, flag, perm)
+func (w wbFS) OpenFile(name string, flag int, perm os.FileMode) (vfs.File, error) {
+	f, err := w.FS.OpenFile(name, flag, perm)
 	if err != nil {
 		return nil, err
 	}
-	return wbFile{f.(osFile), w.calls}, nil
+	return wbFile{f, w.calls}, nil
 }
 
 type wbFile struct {
-	osFile
+	vfs.File
 	calls *[][2]int64
 }
 
 func (f wbFile) StartWriteback(off, n int64) error {
 	*f.calls = append(*f.calls, [2]int64{off, n})
-	return f.osFile.StartWriteback(off, n)
+	return f.File.(vfs.Writebacker).StartWriteback(off, n)
 }
 
 // TestWriteback: with WritebackBytes, write-back starts on consecutive
@@ -45,7 +46,7 @@ func TestWriteback(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			var calls [][2]int64
-			c := NewFileCache(wbFS{calls: &calls}, 4)
+			c := NewFileCache(wbFS{FS: vfs.OS, calls: &calls}, 4)
 			dir := t.TempDir()
 			o := Options{IndexIntervalBytes: 200, MaxBytes: 1 << 20, WritebackBytes: tt.writeback}
 			s, l := buildSegment(t, c, dir, 0, o, 40, 3, 50)
@@ -74,21 +75,5 @@ func TestWriteback(t *testing.T) {
 				t.Fatalf("read %d bytes, want %d: %v", len(got), len(l.want(0)), err)
 			}
 		})
-	}
-}
-
-// TestStartWritebackOS: the real call succeeds on a written range of a
-// real file (sync_file_range on Linux, nothing elsewhere).
-func TestStartWritebackOS(t *testing.T) {
-	f, err := OS.OpenFile(filepath.Join(t.TempDir(), "f"), os.O_RDWR|os.O_CREATE, 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if _, err := f.WriteAt(bytes.Repeat([]byte{1}, 1<<16), 0); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.(Writebacker).StartWriteback(0, 1<<16); err != nil {
-		t.Fatal(err)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/logbroker/logbroker/internal/testutil"
 	"github.com/logbroker/logbroker/pb"
 )
 
@@ -239,7 +240,7 @@ func openTail(t *testing.T, h *harness, batches bool, req *pb.ConsumeRequest) ta
 func waitCaughtUp(t *testing.T, p *fakePartition, n int) int {
 	t.Helper()
 	var got int
-	waitFor(t, "the tail to catch up", func() bool {
+	testutil.WaitFor(t, "the tail to catch up", func() bool {
 		_, _, got, _ = p.stats()
 		return got > n
 	})
@@ -269,7 +270,7 @@ func TestLiveTail(t *testing.T) {
 				}
 			}
 			tl.cancel()
-			waitFor(t, "the subscription to close", func() bool { _, _, _, subs := p.stats(); return subs == 0 })
+			testutil.WaitFor(t, "the subscription to close", func() bool { _, _, _, subs := p.stats(); return subs == 0 })
 		})
 	}
 }
@@ -312,7 +313,7 @@ func TestStopEndsStreams(t *testing.T) {
 		openTail(t, h, false, &pb.ConsumeRequest{Topic: "t"}),
 		openTail(t, h, true, &pb.ConsumeRequest{Topic: "t"}),
 	}
-	waitFor(t, "both tails to subscribe and catch up", func() bool {
+	testutil.WaitFor(t, "both tails to subscribe and catch up", func() bool {
 		_, _, caughtUp, subs := p.stats()
 		return subs == 2 && caughtUp >= 2
 	})
@@ -327,5 +328,5 @@ func TestStopEndsStreams(t *testing.T) {
 	if err := <-stopped; err != nil {
 		t.Fatalf("Stop: %v", err)
 	}
-	waitFor(t, "subscriptions to close", func() bool { _, _, _, subs := p.stats(); return subs == 0 })
+	testutil.WaitFor(t, "subscriptions to close", func() bool { _, _, _, subs := p.stats(); return subs == 0 })
 }

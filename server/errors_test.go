@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/logbroker/logbroker/partition"
+	"github.com/logbroker/logbroker/partition/group"
 )
 
 func TestToStatus(t *testing.T) {
@@ -33,6 +34,15 @@ func TestToStatus(t *testing.T) {
 		{"stopped", partition.ErrStopped, codes.Unavailable},
 		{"failed", partition.ErrFailed, codes.Unavailable},
 		{"failed because disk full", fmt.Errorf("%w: %w: %w", partition.ErrFailed, partition.ErrDiskFull, syscall.ENOSPC), codes.ResourceExhausted},
+		{"group invalid name", group.ErrInvalidName, codes.InvalidArgument},
+		{"group unknown topic", group.ErrUnknownTopic, codes.NotFound},
+		{"group unknown partition", group.ErrUnknownPartition, codes.NotFound},
+		{"group stale generation", group.ErrStaleGeneration, codes.FailedPrecondition},
+		{"group topic mismatch", group.ErrTopicMismatch, codes.FailedPrecondition},
+		{"group member replaced", group.ErrReplaced, codes.Aborted},
+		{"group corrupt", group.ErrCorrupt, codes.DataLoss},
+		{"group stopped", group.ErrStopped, codes.Unavailable},
+		{"group offsets on a full disk", fmt.Errorf("group: write x: %w", partition.Classify(syscall.ENOSPC)), codes.ResourceExhausted},
 		{"canceled", context.Canceled, codes.Canceled},
 		{"deadline", context.DeadlineExceeded, codes.DeadlineExceeded},
 		{"unknown", errors.New("boom"), codes.Internal},

@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"errors"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -20,38 +19,6 @@ type Groups interface {
 	Commit(ctx context.Context, group, topic string, generation uint64, offsets []group.PartitionOffset) error
 	Fetch(ctx context.Context, group, topic string) ([]group.PartitionOffset, error)
 	List(ctx context.Context) ([]group.Info, error)
-}
-
-// groupCodes maps the coordinator's sentinels to API.md's codes; storage
-// errors it passes on (disk full, stopped) are mapped by codeTable.
-var groupCodes = []struct {
-	err  error
-	code codes.Code
-}{
-	{group.ErrInvalidName, codes.InvalidArgument},
-	{group.ErrUnknownTopic, codes.NotFound},
-	{group.ErrUnknownPartition, codes.NotFound},
-	{group.ErrStaleGeneration, codes.FailedPrecondition},
-	{group.ErrTopicMismatch, codes.FailedPrecondition},
-	// Another join with this member ID took over; the client that lost is
-	// told so, not asked to retry blindly.
-	{group.ErrReplaced, codes.Aborted},
-	{group.ErrCorrupt, codes.DataLoss},
-}
-
-func groupStatus(err error) error {
-	if err == nil {
-		return nil
-	}
-	if _, ok := status.FromError(err); ok {
-		return err
-	}
-	for _, e := range groupCodes {
-		if errors.Is(err, e.err) {
-			return status.Error(e.code, err.Error())
-		}
-	}
-	return toStatus(err)
 }
 
 // groups is the coordinator, or an UNIMPLEMENTED error for a broker built
@@ -110,7 +77,7 @@ func (s *service) CommitOffsets(ctx context.Context, req *pb.CommitOffsetsReques
 		offs[i] = group.PartitionOffset{Partition: o.GetPartition(), Offset: o.GetOffset()}
 	}
 	if err := gs.Commit(ctx, req.GetGroup(), req.GetTopic(), req.GetGeneration(), offs); err != nil {
-		return nil, groupStatus(err)
+		return nil, toStatus(err)
 	}
 	return &pb.CommitOffsetsResponse{}, nil
 }
@@ -122,7 +89,7 @@ func (s *service) FetchOffsets(ctx context.Context, req *pb.FetchOffsetsRequest)
 	}
 	offs, err := gs.Fetch(ctx, req.GetGroup(), req.GetTopic())
 	if err != nil {
-		return nil, groupStatus(err)
+		return nil, toStatus(err)
 	}
 	return &pb.FetchOffsetsResponse{Offsets: toPartitionOffsets(offs)}, nil
 }
@@ -134,7 +101,7 @@ func (s *service) ListGroups(ctx context.Context, _ *pb.ListGroupsRequest) (*pb.
 	}
 	infos, err := gs.List(ctx)
 	if err != nil {
-		return nil, groupStatus(err)
+		return nil, toStatus(err)
 	}
 	resp := &pb.ListGroupsResponse{Groups: make([]*pb.GroupInfo, len(infos))}
 	for i, in := range infos {
@@ -159,7 +126,7 @@ func (s *service) committedOffset(ctx context.Context, p Partition, req *pb.Cons
 	}
 	offs, err := gs.Fetch(ctx, req.GetGroup(), req.GetTopic())
 	if err != nil {
-		return 0, groupStatus(err)
+		return 0, toStatus(err)
 	}
 	for _, o := range offs {
 		if o.Partition == req.GetPartition() {
@@ -193,5 +160,5 @@ func (s *service) groupStreamErr(ctx context.Context, err error) error {
 	if ctxErr := ctx.Err(); ctxErr != nil {
 		return status.FromContextError(ctxErr).Err()
 	}
-	return groupStatus(err)
+	return toStatus(err)
 }

@@ -152,15 +152,3 @@ func wantCode(t *testing.T, err error, want codes.Code, wantMsg string) {
 		t.Fatalf("message %q does not name %q", st.Message(), wantMsg)
 	}
 }
-
-// waitFor polls cond until it holds or waitTimeout passes.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}

@@ -5,15 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net"
-	"net/http"
-	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/rs/zerolog"
 	"google.golang.org/grpc"
@@ -21,6 +15,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"github.com/logbroker/logbroker/internal/testutil"
 	"github.com/logbroker/logbroker/partition"
 	"github.com/logbroker/logbroker/pb"
 	"github.com/logbroker/logbroker/server/metrics"
@@ -32,36 +27,12 @@ type scraper struct{ url string }
 // serveMetrics serves m.Handler on 127.0.0.1:0 until the test ends.
 func serveMetrics(t *testing.T, m *metrics.Metrics) scraper {
 	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: m.Handler(), ReadHeaderTimeout: 10 * time.Second}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = srv.Serve(lis)
-	}()
-	t.Cleanup(func() {
-		srv.Close()
-		<-done
-	})
-	return scraper{"http://" + lis.Addr().String() + "/metrics"}
+	return scraper{testutil.ServeHTTP(t, m.Handler()) + "/metrics"}
 }
 
 func (s scraper) scrape(t *testing.T) string {
 	t.Helper()
-	c := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: waitTimeout}
-	resp, err := c.Get(s.url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s: %d %v", s.url, resp.StatusCode, err)
-	}
-	return string(body)
+	return testutil.Get(t, s.url)
 }
 
 // value is one sample of name with exactly labels (given as k, v, k, v...);
@@ -71,27 +42,15 @@ func (s scraper) value(t *testing.T, name string, kv ...string) float64 {
 	return sampleOf(s.scrape(t), name, kv...)
 }
 
+// sampleOf is testutil.Sample with labels given as k, v, k, v...; -1 when
+// absent.
 func sampleOf(body, name string, kv ...string) float64 {
-	type pair struct{ k, v string }
-	var ps []pair
+	labels := map[string]string{}
 	for i := 0; i+1 < len(kv); i += 2 {
-		ps = append(ps, pair{kv[i], kv[i+1]})
+		labels[kv[i]] = kv[i+1]
 	}
-	sort.Slice(ps, func(i, j int) bool { return ps[i].k < ps[j].k })
-	key := name
-	if len(ps) > 0 {
-		parts := make([]string, len(ps))
-		for i, p := range ps {
-			parts[i] = fmt.Sprintf("%s=%q", p.k, p.v)
-		}
-		key += "{" + strings.Join(parts, ",") + "}"
-	}
-	for _, line := range strings.Split(body, "\n") {
-		if rest, ok := strings.CutPrefix(line, key+" "); ok {
-			if f, err := strconv.ParseFloat(rest, 64); err == nil {
-				return f
-			}
-		}
+	if v, ok := testutil.Sample(body, name, labels); ok {
+		return v
 	}
 	return -1
 }
@@ -100,7 +59,7 @@ func sampleOf(body, name string, kv ...string) float64 {
 func (s scraper) waitValue(t *testing.T, what string, cond func(float64) bool, name string, kv ...string) float64 {
 	t.Helper()
 	var v float64
-	waitFor(t, what, func() bool {
+	testutil.WaitFor(t, what, func() bool {
 		v = s.value(t, name, kv...)
 		return cond(v)
 	})
@@ -335,7 +294,7 @@ func TestRPCLogNamesTopicAndPartition(t *testing.T) {
 	wantCode(t, err, codes.NotFound, "")
 	want := map[string]string{"Produce": "2", "Consume": "1"}
 	var lines []map[string]any
-	waitFor(t, "the stream's log line", func() bool {
+	testutil.WaitFor(t, "the stream's log line", func() bool {
 		lines = logs.lines(t)
 		for _, l := range lines {
 			if strings.HasSuffix(fmt.Sprint(l["method"]), "/Consume") {

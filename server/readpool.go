@@ -3,7 +3,7 @@ package server
 import (
 	"google.golang.org/grpc/mem"
 
-	"github.com/logbroker/logbroker/client/bufpool"
+	"github.com/logbroker/logbroker/internal/bufpool"
 )
 
 // batchBuffers holds read batches and, through experimental.BufferPool,

@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/keepalive"
 	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
 
+	"github.com/logbroker/logbroker/internal/testutil"
 	"github.com/logbroker/logbroker/pb"
 )
 
@@ -189,9 +190,9 @@ func TestDeadClientFreed(t *testing.T) {
 	if _, err := pb.NewBrokerServiceClient(conn).Consume(ctx, &pb.ConsumeRequest{Topic: "t"}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the tail to subscribe", func() bool { _, _, _, subs := p.stats(); return subs == 1 })
+	testutil.WaitFor(t, "the tail to subscribe", func() bool { _, _, _, subs := p.stats(); return subs == 1 })
 	px.silence()
-	waitFor(t, "keepalive to free the dead client's stream", func() bool { _, _, _, subs := p.stats(); return subs == 0 })
+	testutil.WaitFor(t, "keepalive to free the dead client's stream", func() bool { _, _, _, subs := p.stats(); return subs == 0 })
 }
 
 // silencer is a TCP proxy that can stop forwarding without closing: what the

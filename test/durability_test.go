@@ -20,10 +20,12 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/logbroker/logbroker/internal/testutil"
 	"github.com/logbroker/logbroker/partition"
 	"github.com/logbroker/logbroker/pb"
 	"github.com/logbroker/logbroker/segment"
 	"github.com/logbroker/logbroker/server"
+	"github.com/logbroker/logbroker/vfs/errorfs"
 )
 
 // smallSegments rolls segments at the minimum size, so that a few records
@@ -307,24 +309,6 @@ func TestOutOfRangeBelowLogStart(t *testing.T) {
 	}
 }
 
-// invertByte inverts one byte of a file.
-func invertByte(t *testing.T, path string, pos int64) {
-	t.Helper()
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var b [1]byte
-	if _, err := f.ReadAt(b[:], pos); err != nil {
-		t.Fatalf("read %s at %d: %v", path, pos, err)
-	}
-	b[0] ^= 0xff
-	if _, err := f.WriteAt(b[:], pos); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // TestDataLossInSealedSegment: a flipped byte in a sealed segment is found
 // on read after a restart: the stream serves the good records before it and
 // then ends with DATA_LOSS; reads of other segments and other partitions,
@@ -362,7 +346,7 @@ func TestDataLossInSealedSegment(t *testing.T) {
 				t.Fatalf("only %d segments", len(bases))
 			}
 			pos := tt.pos(st.Size())
-			invertByte(t, first, pos)
+			testutil.FlipByte(t, first, pos, 0xff)
 			b.start()
 			c := b.Client()
 
@@ -431,7 +415,7 @@ func logBases(t *testing.T, dir string) []uint64 {
 // promptly, no partial record becomes visible, and appends resume at the next
 // offset once space returns.
 func TestDiskFull(t *testing.T) {
-	fsys := segment.NewFaultFS()
+	fsys := errorfs.NewFaultFS()
 	b := startInproc(t, func(c *partition.Config, _ *server.Options) { c.FS = fsys })
 	b.createTopic("full", 1)
 	// Full before the first append, so the segment holds no zeros written
@@ -638,7 +622,7 @@ func TestRetentionByAge(t *testing.T) {
 	})
 	b.createTopic("age", 1)
 	b.fill("age", 0, 0, 40, 4)
-	pollUntil(t, "retention by age to delete every sealed segment", func() bool {
+	testutil.WaitFor(t, "retention by age to delete every sealed segment", func() bool {
 		o := b.offsets("age", 0)
 		return o.GetLogStartOffset() > 0 && len(logBases(t, filepath.Join(b.dir, "age-0"))) == 1
 	})

@@ -16,17 +16,18 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
+	"github.com/logbroker/logbroker/internal/testutil"
 	"github.com/logbroker/logbroker/partition"
 	"github.com/logbroker/logbroker/pb"
-	"github.com/logbroker/logbroker/segment"
 	"github.com/logbroker/logbroker/server"
+	"github.com/logbroker/logbroker/vfs/errorfs"
 )
 
 // TestTooManyOpenFiles: when opening a segment file fails with EMFILE, the
 // calls that needed it get RESOURCE_EXHAUSTED, nothing is half-created, and
 // service resumes once descriptors are available again.
 func TestTooManyOpenFiles(t *testing.T) {
-	fsys := segment.NewFaultFS()
+	fsys := errorfs.NewFaultFS()
 	b := startInproc(t, func(c *partition.Config, _ *server.Options) {
 		c.FS = fsys
 		c.MaxOpenFiles = 2 // four partitions: some handles are closed while idle
@@ -35,8 +36,8 @@ func TestTooManyOpenFiles(t *testing.T) {
 	for p := range uint32(4) {
 		b.fill("fd", p, 0, 3, 1)
 	}
-	emfile := func(op segment.Op, name string) error {
-		if op == segment.OpOpen {
+	emfile := func(op errorfs.Op, name string) error {
+		if op == errorfs.OpOpen {
 			return syscall.EMFILE
 		}
 		return nil
@@ -91,7 +92,7 @@ func TestTooManyOpenFiles(t *testing.T) {
 // descriptors are back the partition takes writes again, as it does after a
 // full disk.
 func TestWritesResumeAfterTooManyOpenFiles(t *testing.T) {
-	fsys := segment.NewFaultFS()
+	fsys := errorfs.NewFaultFS()
 	b := startInproc(t, func(c *partition.Config, _ *server.Options) {
 		c.FS = fsys
 		c.MaxOpenFiles = 1
@@ -99,8 +100,8 @@ func TestWritesResumeAfterTooManyOpenFiles(t *testing.T) {
 	b.createTopic("fd", 2)
 	b.fill("fd", 0, 0, 1, 1)
 	b.fill("fd", 1, 0, 1, 1) // fd-0's file is closed now: the cache holds one
-	fsys.SetHook(func(op segment.Op, name string) error {
-		if op == segment.OpOpen {
+	fsys.SetHook(func(op errorfs.Op, name string) error {
+		if op == errorfs.OpOpen {
 			return syscall.EMFILE
 		}
 		return nil
@@ -253,7 +254,7 @@ func TestDeleteUnderLoad(t *testing.T) {
 	}
 	for range 10 {
 		// Let some traffic land between changes; only how much depends on timing.
-		pollUntil(t, "produce traffic", func() bool {
+		testutil.WaitFor(t, "produce traffic", func() bool {
 			mu.Lock()
 			defer mu.Unlock()
 			return okSince > 0

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/logbroker/logbroker/internal/testutil"
 	"github.com/logbroker/logbroker/pb"
 )
 
@@ -168,23 +169,6 @@ func inLeaderEpoch(frames []diskFrame, pos int64) bool {
 	return false
 }
 
-func flipByte(t testing.TB, path string, pos int64, mask byte) {
-	t.Helper()
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var b [1]byte
-	if _, err := f.ReadAt(b[:], pos); err != nil {
-		t.Fatal(err)
-	}
-	b[0] ^= mask
-	if _, err := f.WriteAt(b[:], pos); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // TestFaultCorruptSegment flips bytes in sealed segments, restarts the
 // broker (after a clean stop, and after a kill), and checks that reads of
 // the damaged range get DATA_LOSS, that nothing that differs from what was
@@ -225,7 +209,7 @@ func TestFaultCorruptSegment(t *testing.T) {
 				path := filepath.Join(fx.partDir(tt.p), segmentName(bases[tt.seg], ".log"))
 				frames := readFrames(t, path)
 				f := frames[len(frames)/2]
-				flipByte(t, path, f.pos+tt.at, 0x10)
+				testutil.FlipByte(t, path, f.pos+tt.at, 0x10)
 				dmg[tt.p] = damage{frame: f, nextSeg: bases[tt.seg+1]}
 			}
 			if stop == "kill" {
@@ -310,7 +294,7 @@ func TestFaultCorruptSegment(t *testing.T) {
 				pos = rng.Int64N(fi.Size())
 			}
 			mask := byte(1) << rng.IntN(8)
-			flipByte(t, path, pos, mask)
+			testutil.FlipByte(t, path, pos, mask)
 			fx.b.Start()
 			n, code := fx.check(t, p, 0)
 			if code == codes.DataLoss && uint64(n) >= bases[seg] && uint64(n) < bases[seg+1] {

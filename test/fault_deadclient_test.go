@@ -1,3 +1,5 @@
+//go:build unix
+
 package test
 
 import (
@@ -61,7 +63,7 @@ func TestFaultDeadClient(t *testing.T) {
 
 	cmd := exec.Command(lb, "consume", "dead", "--partition", "0", "--from", "earliest")
 	cmd.Env = append(brokerEnv(), "LOGBROKER_ADDR="+b.Addr())
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = dieWithTest()
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -275,18 +275,6 @@ func requireCode(t testing.TB, what string, err error, want codes.Code, wantInMs
 	}
 }
 
-// pollUntil polls cond every millisecond until it holds or inprocWait passes.
-func pollUntil(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(inprocWait)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", inprocWait, what)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
 // vals makes records holding only the given values.
 func vals(vs ...string) []*pb.Record {
 	out := make([]*pb.Record, len(vs))

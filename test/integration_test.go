@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/logbroker/logbroker/internal/testutil"
 	"github.com/logbroker/logbroker/partition"
 	"github.com/logbroker/logbroker/pb"
 	"github.com/logbroker/logbroker/server"
@@ -192,7 +193,7 @@ func testProduceAcks(t *testing.T, b *inproc) {
 		t.Fatal(err)
 	}
 	want := resp.GetBaseOffset() + 2
-	pollUntil(t, "the ACKS_NONE record to be visible", func() bool { return b.offsets("acks", 0).GetNextOffset() == want })
+	testutil.WaitFor(t, "the ACKS_NONE record to be visible", func() bool { return b.offsets("acks", 0).GetNextOffset() == want })
 	if got := b.readAll("acks", 0, want-1); len(got) != 1 || string(got[0].GetValue()) != "lonely" {
 		t.Fatalf("read %q, want [lonely]", valuesOf(got))
 	}

@@ -182,7 +182,7 @@ func (b *ProcBroker) TryStart() (StartInfo, error) {
 	cmd := exec.Command(name, args...)
 	cmd.Env = brokerEnv()
 	// If the test binary dies, so does the broker.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = dieWithTest()
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatalf("broker stderr pipe: %v", err)
@@ -625,7 +625,7 @@ func binDir() (string, error) {
 	old, _ := filepath.Glob(filepath.Join(os.TempDir(), prefix+"*"))
 	for _, d := range old {
 		pid, err := strconv.Atoi(strings.SplitN(strings.TrimPrefix(filepath.Base(d), prefix), "-", 2)[0])
-		if err == nil && pid != os.Getpid() && syscall.Kill(pid, 0) == syscall.ESRCH {
+		if err == nil && pid != os.Getpid() && processGone(pid) {
 			os.RemoveAll(d)
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/logbroker/logbroker/internal/testutil"
 	"github.com/logbroker/logbroker/partition"
 	"github.com/logbroker/logbroker/pb"
 	"github.com/logbroker/logbroker/server"
@@ -71,7 +72,7 @@ func TestProduceStream(t *testing.T) {
 			if _, err := s.Recv(); !errors.Is(err, io.EOF) {
 				t.Fatalf("after the last response: %v, want the stream's end (io.EOF)", err)
 			}
-			pollUntil(t, "every record readable", func() bool { return b.offsets("s", 1).GetNextOffset() == next })
+			testutil.WaitFor(t, "every record readable", func() bool { return b.offsets("s", 1).GetNextOffset() == next })
 			if got := valuesOf(b.readAll("s", 1, 0)); strings.Join(got, ",") != strings.Join(want, ",") {
 				t.Fatalf("stored %q, want %q", got, want)
 			}

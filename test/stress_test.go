@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/logbroker/logbroker/internal/testutil"
 	"github.com/logbroker/logbroker/pb"
 )
 
@@ -388,7 +389,7 @@ func TestMixedAcksOffsets(t *testing.T) {
 	wg.Wait()
 	close(acks)
 	total := uint64((leaders + nones) * requests * 2)
-	pollUntil(t, "every ACKS_NONE record to land", func() bool { return b.offsets("mixed", 0).GetNextOffset() == total })
+	testutil.WaitFor(t, "every ACKS_NONE record to land", func() bool { return b.offsets("mixed", 0).GetNextOffset() == total })
 	got := b.readAll("mixed", 0, 0)
 	wrong := 0
 	for a := range acks {

@@ -1,9 +1,19 @@
-// Command broker is the LogBroker daemon: it opens the data directory, serves
-// the gRPC API and stops gracefully on SIGINT or SIGTERM.
+// Command broker is the LogBroker daemon. It listens first (gRPC, with
+// health NOT_SERVING, and --metrics-addr when set), then opens the data
+// directory (crash recovery of the partitions, then the consumer groups),
+// turns health SERVING and serves the gRPC API until SIGINT or SIGTERM. It
+// then stops gracefully: the server drains its calls and streams, storage
+// syncs and writes its clean-shutdown marker, and the metrics listener
+// closes last.
 //
-// Concurrency: run supervises two goroutines with an errgroup, the gRPC
-// server's accept loop and the shutdown sequence, and returns only after both
-// have ended and storage is closed. A second signal kills the process at once.
+// Concurrency: run supervises with an errgroup the gRPC server, the metrics
+// server and, once storage is open, the shutdown sequence, and returns after
+// all of them have ended and storage is closed. Storage opens on a goroutine
+// of its own so that a signal during recovery is answered at once: run then
+// stops the listeners and returns without waiting for recovery, which runs
+// on until the process exits and closes what it opened if it finishes
+// first. After the first signal the default action is restored, so a second
+// one kills the process at once.
 //
 // main holds only wiring; run and parseFlags carry the logic tests need.
 package main

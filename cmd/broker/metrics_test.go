@@ -3,7 +3,6 @@ package main
 import (
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,6 +14,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 
+	"github.com/logbroker/logbroker/internal/testutil"
 	"github.com/logbroker/logbroker/pb"
 )
 
@@ -42,21 +42,6 @@ func TestParseMetricsAddr(t *testing.T) {
 	}
 }
 
-func scrape(t *testing.T, addr string) string {
-	t.Helper()
-	c := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: waitTimeout}
-	resp, err := c.Get("http://" + addr + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("scrape: %d %v", resp.StatusCode, err)
-	}
-	return string(body)
-}
-
 // TestRunNotServingWhileRecovering holds the daemon between listening and
 // opening storage, and checks what a client and a scraper see then.
 func TestRunNotServingWhileRecovering(t *testing.T) {
@@ -77,7 +62,7 @@ func TestRunNotServingWhileRecovering(t *testing.T) {
 		if status.Code(err) != codes.Unavailable {
 			t.Errorf("ListTopics while recovering: %v, want UNAVAILABLE", err)
 		}
-		if body := scrape(t, metricsAddr); !strings.Contains(body, "\nlogbroker_serving 0\n") {
+		if body := testutil.Get(t, "http://"+metricsAddr+"/metrics"); !strings.Contains(body, "\nlogbroker_serving 0\n") {
 			t.Errorf("logbroker_serving is not 0 while recovering")
 		}
 	}
@@ -97,7 +82,7 @@ func TestRunNotServingWhileRecovering(t *testing.T) {
 	if _, err := d.client.Produce(ctxT(t), &pb.ProduceRequest{Topic: "t", Records: []*pb.Record{{Value: []byte("a")}, {Value: []byte("b")}}}); err != nil {
 		t.Fatal(err)
 	}
-	body := scrape(t, d.start["metrics_addr"].(string))
+	body := testutil.Get(t, "http://"+d.start["metrics_addr"].(string)+"/metrics")
 	for _, want := range []string{
 		"\nlogbroker_serving 1\n",
 		`logbroker_partition_next_offset{partition="0",topic="t"} 2`,

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/logbroker/logbroker/client"
 	"github.com/logbroker/logbroker/client/fakebroker"
+	"github.com/logbroker/logbroker/internal/testutil"
 	"github.com/logbroker/logbroker/pb"
 )
 
@@ -75,17 +75,6 @@ func (r result) wantErr(t *testing.T, code int, stderrParts ...string) {
 			t.Errorf("stderr does not say %q:\n%s", p, r.stderr)
 		}
 	}
-}
-
-func closedAddr(t *testing.T) string {
-	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := lis.Addr().String()
-	_ = lis.Close()
-	return addr
 }
 
 func TestUsageErrors(t *testing.T) {
@@ -182,7 +171,7 @@ func TestTopics(t *testing.T) {
 }
 
 func TestUnreachableBroker(t *testing.T) {
-	addr := closedAddr(t)
+	addr := testutil.ClosedAddr(t)
 	for _, args := range [][]string{
 		{"topics", "list"},
 		{"produce", "t", "v"},
@@ -203,8 +192,8 @@ func TestAddrFromEnv(t *testing.T) {
 		t.Fatalf("exit %d, stdout %q, stderr %q", code, out.String(), errOut.String())
 	}
 	// --addr after the command wins over the environment.
-	t.Setenv(addrEnv, closedAddr(t))
-	lbAt(t, closedAddr(t), "", "topics", "list", "--addr", fb.Addr()).want(t, exitOK, "NAME  PARTITIONS\nt     1\n")
+	t.Setenv(addrEnv, testutil.ClosedAddr(t))
+	lbAt(t, testutil.ClosedAddr(t), "", "topics", "list", "--addr", fb.Addr()).want(t, exitOK, "NAME  PARTITIONS\nt     1\n")
 }
 
 func TestProduceArgs(t *testing.T) {
@@ -297,7 +286,7 @@ func TestProduceStdinInterrupt(t *testing.T) {
 	if _, err := pw.Write([]byte("a\n")); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, func() bool { return len(fb.Entries("t", 0)) == 1 })
+	testutil.WaitFor(t, "the record at the broker", func() bool { return len(fb.Entries("t", 0)) == 1 })
 	cancel() // Ctrl-C, with no more input and stdin still open
 	select {
 	case code := <-done:
@@ -314,7 +303,7 @@ func TestProduceStdinInterrupt(t *testing.T) {
 func TestSubcommandGlobalFlags(t *testing.T) {
 	fb := fakebroker.Start(t)
 	fb.CreateTopic("t", 1)
-	lbAt(t, closedAddr(t), "", "topics", "--addr", fb.Addr(), "list").want(t, exitOK, "NAME  PARTITIONS\nt     1\n")
+	lbAt(t, testutil.ClosedAddr(t), "", "topics", "--addr", fb.Addr(), "list").want(t, exitOK, "NAME  PARTITIONS\nt     1\n")
 }
 
 // TestGroupOnlyFlagsNeedGroup: --member and --commit-interval mean nothing
@@ -328,7 +317,7 @@ func TestGroupOnlyFlagsNeedGroup(t *testing.T) {
 
 // TestHelpOfSubcommand: lb help topics create shows create's help.
 func TestHelpOfSubcommand(t *testing.T) {
-	addr := closedAddr(t)
+	addr := testutil.ClosedAddr(t)
 	r := lbAt(t, addr, "", "help", "topics", "create")
 	want := lbAt(t, addr, "", "topics", "create", "--help")
 	if r.code != exitOK || r.stdout != want.stdout || want.stdout == "" {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/logbroker/logbroker/client/fakebroker"
+	"github.com/logbroker/logbroker/internal/testutil"
 	"github.com/logbroker/logbroker/pb"
 )
 
@@ -78,9 +79,9 @@ func TestConsumeFollow(t *testing.T) {
 	go func() {
 		done <- run(ctx, []string{"--addr", fb.Addr(), "consume", "t"}, strings.NewReader(""), &out, &errOut)
 	}()
-	waitFor(t, func() bool { return out.String() == "one\n" })
+	testutil.WaitFor(t, "the first record printed", func() bool { return out.String() == "one\n" })
 	fb.Append("t", 0, &pb.Record{Value: []byte("two")}, &pb.Record{Value: []byte("three")})
-	waitFor(t, func() bool { return out.String() == "one\ntwo\nthree\n" })
+	testutil.WaitFor(t, "all three records printed", func() bool { return out.String() == "one\ntwo\nthree\n" })
 	cancel()
 	if code := <-done; code != exitOK {
 		t.Fatalf("exit %d after Ctrl-C, want 0; stderr:\n%s", code, errOut.String())
@@ -115,17 +116,5 @@ func TestDescribeErrorForPerson(t *testing.T) {
 		if got := describe(tt.err, e); !strings.Contains(got, tt.want) {
 			t.Errorf("describe(%v) = %q, want it to contain %q", tt.err, got, tt.want)
 		}
-	}
-}
-
-// waitFor polls cond until it holds; the deadline only catches a hang.
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not reached within 20s")
-		}
-		time.Sleep(time.Millisecond)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/logbroker/logbroker/client"
+	"github.com/logbroker/logbroker/internal/testutil"
 	"github.com/logbroker/logbroker/partition"
 	"github.com/logbroker/logbroker/pb"
 	"github.com/logbroker/logbroker/test/testbroker"
@@ -118,7 +119,7 @@ func TestConsumeGroup(t *testing.T) {
 }
 
 func TestGroupsUsageErrors(t *testing.T) {
-	addr := closedAddr(t)
+	addr := testutil.ClosedAddr(t)
 	tests := []struct {
 		args []string
 		want string

@@ -16,7 +16,7 @@ import (
 
 	"github.com/logbroker/logbroker/actor"
 	"github.com/logbroker/logbroker/partition"
-	"github.com/logbroker/logbroker/segment"
+	"github.com/logbroker/logbroker/vfs"
 )
 
 // Dir is the directory under the data directory that holds the offsets
@@ -40,7 +40,7 @@ func (f TopicsFunc) Topics() []partition.TopicInfo { return f() }
 // Config configures a Coordinator. Topics is required.
 type Config struct {
 	Topics Topics
-	FS     segment.FS // nil: the OS
+	FS     vfs.FS // nil: the OS
 	Logger zerolog.Logger
 }
 
@@ -85,7 +85,7 @@ func Open(dataDir string, cfg Config) (*Coordinator, error) {
 		return nil, errors.New("group: Config.Topics is nil")
 	}
 	if cfg.FS == nil {
-		cfg.FS = segment.OS
+		cfg.FS = vfs.OS
 	}
 	c := &Coordinator{
 		dir:    filepath.Join(dataDir, Dir),
@@ -96,16 +96,16 @@ func Open(dataDir string, cfg Config) (*Coordinator, error) {
 	fsys := cfg.FS
 	if _, err := fsys.Stat(c.dir); errors.Is(err, os.ErrNotExist) {
 		if err := fsys.MkdirAll(c.dir, 0o755); err != nil {
-			return nil, fmt.Errorf("group: create %s: %w", c.dir, classify(err))
+			return nil, fmt.Errorf("group: create %s: %w", c.dir, partition.Classify(err))
 		}
 		// The new directory's entry is durable only once its parent is synced.
 		if err := fsys.SyncDir(filepath.Clean(dataDir)); err != nil {
-			return nil, fmt.Errorf("group: sync %s: %w", dataDir, classify(err))
+			return nil, fmt.Errorf("group: sync %s: %w", dataDir, partition.Classify(err))
 		}
 	}
 	entries, err := fsys.ReadDir(c.dir)
 	if err != nil {
-		return nil, fmt.Errorf("group: list %s: %w", c.dir, classify(err))
+		return nil, fmt.Errorf("group: list %s: %w", c.dir, partition.Classify(err))
 	}
 	for _, e := range entries {
 		name := e.Name()
@@ -115,7 +115,7 @@ func Open(dataDir string, cfg Config) (*Coordinator, error) {
 			// A write that crashed before its rename: the old file stands.
 			if err := fsys.Remove(path); err != nil {
 				c.Close()
-				return nil, fmt.Errorf("group: remove leftover %s: %w", path, classify(err))
+				return nil, fmt.Errorf("group: remove leftover %s: %w", path, partition.Classify(err))
 			}
 		case strings.HasSuffix(name, fileSuffix) && !e.IsDir():
 			c.load(path, strings.TrimSuffix(name, fileSuffix))

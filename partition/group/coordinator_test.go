@@ -17,7 +17,8 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/logbroker/logbroker/partition"
-	"github.com/logbroker/logbroker/segment"
+	"github.com/logbroker/logbroker/vfs"
+	"github.com/logbroker/logbroker/vfs/errorfs"
 )
 
 const waitTimeout = 20 * time.Second
@@ -47,7 +48,7 @@ func (f *fakeTopics) Topics() []partition.TopicInfo {
 	return out
 }
 
-func open(t *testing.T, dir string, topics Topics, fsys segment.FS) *Coordinator {
+func open(t *testing.T, dir string, topics Topics, fsys vfs.FS) *Coordinator {
 	t.Helper()
 	c, err := Open(dir, Config{Topics: topics, FS: fsys, Logger: zerolog.Nop()})
 	if err != nil {
@@ -253,7 +254,7 @@ func TestCommitsSurviveReopen(t *testing.T) {
 // one (unsynced bytes and directory entries vanish) and checks every
 // acknowledged commit is read back.
 func TestCommitSurvivesPowerLoss(t *testing.T) {
-	ffs := segment.NewFaultFS()
+	ffs := errorfs.NewFaultFS()
 	if err := ffs.MkdirAll("/data", 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -289,7 +290,7 @@ func TestCommitSurvivesPowerLoss(t *testing.T) {
 func TestFailedWriteIsNotAcknowledged(t *testing.T) {
 	for step := 1; step <= 5; step++ {
 		t.Run(fmt.Sprint("step", step), func(t *testing.T) {
-			ffs := segment.NewFaultFS()
+			ffs := errorfs.NewFaultFS()
 			if err := ffs.MkdirAll("/data", 0o755); err != nil {
 				t.Fatal(err)
 			}
@@ -308,7 +309,7 @@ func TestFailedWriteIsNotAcknowledged(t *testing.T) {
 			}
 			n := 0
 			injected := errors.New("injected fault")
-			ffs.SetHook(func(op segment.Op, name string) error {
+			ffs.SetHook(func(op errorfs.Op, name string) error {
 				if filepath.Dir(name) != "/data/"+Dir && name != "/data/"+Dir {
 					return nil
 				}

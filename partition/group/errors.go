@@ -3,7 +3,6 @@ package group
 import (
 	"errors"
 	"fmt"
-	"syscall"
 
 	"github.com/logbroker/logbroker/actor"
 	"github.com/logbroker/logbroker/partition"
@@ -35,20 +34,6 @@ var (
 	// ErrStopped: the coordinator is closed.
 	ErrStopped = actor.ErrStopped
 )
-
-// classify wraps OS errors that callers must tell apart with partition's
-// sentinels, keeping the original.
-func classify(err error) error {
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
-		return fmt.Errorf("%w: %w", partition.ErrDiskFull, err)
-	case errors.Is(err, syscall.EMFILE), errors.Is(err, syscall.ENFILE):
-		return fmt.Errorf("%w: %w", partition.ErrTooManyOpenFiles, err)
-	}
-	return err
-}
 
 // validateName applies the topic naming rule to group names and member IDs;
 // group names become file names, so the rule also keeps them safe there.

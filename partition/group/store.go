@@ -13,7 +13,7 @@ import (
 	"strings"
 
 	"github.com/logbroker/logbroker/partition"
-	"github.com/logbroker/logbroker/segment"
+	"github.com/logbroker/logbroker/vfs"
 )
 
 // One file per group holds its durable state; it is small and rewritten
@@ -160,35 +160,35 @@ func sortedOffsets(m map[uint32]uint64) []PartitionOffset {
 // leaves either the old or the new file: write a temp file, sync it, rename
 // it over the old one, sync the directory (without which the rename itself
 // may not survive power loss).
-func writeFileAtomic(fsys segment.FS, dir, name string, data []byte) error {
+func writeFileAtomic(fsys vfs.FS, dir, name string, data []byte) error {
 	final := filepath.Join(dir, name)
 	tmp := final + tmpSuffix
 	f, err := fsys.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
 	if err != nil {
-		return fmt.Errorf("group: create %s: %w", tmp, classify(err))
+		return fmt.Errorf("group: create %s: %w", tmp, partition.Classify(err))
 	}
 	if _, err := f.WriteAt(data, 0); err != nil {
 		f.Close()
-		return fmt.Errorf("group: write %s: %w", tmp, classify(err))
+		return fmt.Errorf("group: write %s: %w", tmp, partition.Classify(err))
 	}
 	if err := f.Sync(); err != nil {
 		f.Close()
-		return fmt.Errorf("group: sync %s: %w", tmp, classify(err))
+		return fmt.Errorf("group: sync %s: %w", tmp, partition.Classify(err))
 	}
 	if err := f.Close(); err != nil {
-		return fmt.Errorf("group: close %s: %w", tmp, classify(err))
+		return fmt.Errorf("group: close %s: %w", tmp, partition.Classify(err))
 	}
 	if err := fsys.Rename(tmp, final); err != nil {
-		return fmt.Errorf("group: rename %s: %w", tmp, classify(err))
+		return fmt.Errorf("group: rename %s: %w", tmp, partition.Classify(err))
 	}
 	if err := fsys.SyncDir(dir); err != nil {
-		return fmt.Errorf("group: sync dir %s: %w", dir, classify(err))
+		return fmt.Errorf("group: sync dir %s: %w", dir, partition.Classify(err))
 	}
 	return nil
 }
 
 // readFile reads a whole (small) file.
-func readFile(fsys segment.FS, name string) ([]byte, error) {
+func readFile(fsys vfs.FS, name string) ([]byte, error) {
 	f, err := fsys.OpenFile(name, os.O_RDONLY, 0)
 	if err != nil {
 		return nil, err

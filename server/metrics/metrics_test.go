@@ -2,13 +2,7 @@ package metrics
 
 import (
 	"errors"
-	"fmt"
-	"io"
-	"net"
-	"net/http"
 	"runtime"
-	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -18,6 +12,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/logbroker/logbroker/internal/testutil"
 	"github.com/logbroker/logbroker/partition"
 	"github.com/logbroker/logbroker/pb"
 )
@@ -42,73 +37,6 @@ func (f *fakeSource) set(s ...partition.Stats) {
 	f.stats = s
 }
 
-// serveHTTP serves m.Handler on a loopback port until the test ends and
-// returns its base URL.
-func serveHTTP(t *testing.T, m *Metrics) string {
-	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: m.Handler(), ReadHeaderTimeout: 10 * time.Second}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = srv.Serve(lis)
-	}()
-	t.Cleanup(func() {
-		srv.Close()
-		<-done
-	})
-	return "http://" + lis.Addr().String()
-}
-
-// get fetches url; keep-alives are off so that no connection outlives the test.
-func get(t *testing.T, url string) string {
-	t.Helper()
-	c := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 20 * time.Second}
-	resp, err := c.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s: %d, %v\n%s", url, resp.StatusCode, err, body)
-	}
-	return string(body)
-}
-
-// sample finds one sample in a text exposition: name with exactly these
-// labels. ok is false when the series is absent.
-func sample(body, name string, labels map[string]string) (v float64, ok bool) {
-	keys := make([]string, 0, len(labels))
-	for k := range labels {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys) // the exposition sorts labels by name
-	var b strings.Builder
-	b.WriteString(name)
-	if len(keys) > 0 {
-		b.WriteByte('{')
-		for i, k := range keys {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			fmt.Fprintf(&b, "%s=%q", k, labels[k])
-		}
-		b.WriteByte('}')
-	}
-	prefix := b.String() + " "
-	for _, line := range strings.Split(body, "\n") {
-		if rest, found := strings.CutPrefix(line, prefix); found {
-			f, err := strconv.ParseFloat(strings.TrimSpace(rest), 64)
-			return f, err == nil
-		}
-	}
-	return 0, false
-}
-
 func tp(topic, p string) map[string]string { return map[string]string{"topic": topic, "partition": p} }
 
 func TestNilMetricsIsOff(t *testing.T) {
@@ -126,15 +54,15 @@ func TestNilMetricsIsOff(t *testing.T) {
 
 func TestStorageMetricsReadStatsAtScrape(t *testing.T) {
 	m := New(Options{Version: "v9.9.9"})
-	url := serveHTTP(t, m) + "/metrics"
-	if _, ok := sample(get(t, url), "logbroker_partition_next_offset", tp("a", "0")); ok {
+	url := testutil.ServeHTTP(t, m.Handler()) + "/metrics"
+	if _, ok := testutil.Sample(testutil.Get(t, url), "logbroker_partition_next_offset", tp("a", "0")); ok {
 		t.Fatal("partition metrics before SetStorage")
 	}
 	src := &fakeSource{}
 	m.SetStorage(src)
 	src.set(partition.Stats{Topic: "a", Partition: 0, RecordsAppended: 7, BytesAppended: 700, LogStart: 2, Next: 9, Segments: 3, SizeBytes: 4096},
 		partition.Stats{Topic: "b", Partition: 5, Next: 1})
-	body := get(t, url)
+	body := testutil.Get(t, url)
 	tests := []struct {
 		name   string
 		labels map[string]string
@@ -151,7 +79,7 @@ func TestStorageMetricsReadStatsAtScrape(t *testing.T) {
 		{"logbroker_serving", nil, 0},
 	}
 	for _, tt := range tests {
-		if got, ok := sample(body, tt.name, tt.labels); !ok || got != tt.want {
+		if got, ok := testutil.Sample(body, tt.name, tt.labels); !ok || got != tt.want {
 			t.Errorf("%s%v = %v (present %v), want %v", tt.name, tt.labels, got, ok, tt.want)
 		}
 	}
@@ -166,7 +94,7 @@ func TestLagIsTheSlowestStream(t *testing.T) {
 	m := New(Options{})
 	src := &fakeSource{}
 	m.SetStorage(src)
-	url := serveHTTP(t, m) + "/metrics"
+	url := testutil.ServeHTTP(t, m.Handler()) + "/metrics"
 	src.set(partition.Stats{Topic: "t", Partition: 1, Next: 100})
 	fast := m.OpenStream("t", 1, 90)
 	slow := m.OpenStream("t", 1, 40)
@@ -192,38 +120,38 @@ func TestLagIsTheSlowestStream(t *testing.T) {
 	}
 	for _, tt := range tests {
 		tt.step()
-		body := get(t, url)
-		if got, ok := sample(body, "logbroker_consume_lag_records", tp("t", "1")); !ok || got != tt.wantLag {
+		body := testutil.Get(t, url)
+		if got, ok := testutil.Sample(body, "logbroker_consume_lag_records", tp("t", "1")); !ok || got != tt.wantLag {
 			t.Errorf("%s: lag = %v (present %v), want %v", tt.name, got, ok, tt.wantLag)
 		}
-		if got, _ := sample(body, "logbroker_consume_streams", tp("t", "1")); got != tt.wantStreams {
+		if got, _ := testutil.Sample(body, "logbroker_consume_streams", tp("t", "1")); got != tt.wantStreams {
 			t.Errorf("%s: streams = %v, want %v", tt.name, got, tt.wantStreams)
 		}
-		if got, _ := sample(body, "logbroker_consume_sent_records_total", tp("t", "1")); got != tt.wantSent {
+		if got, _ := testutil.Sample(body, "logbroker_consume_sent_records_total", tp("t", "1")); got != tt.wantSent {
 			t.Errorf("%s: sent = %v, want %v", tt.name, got, tt.wantSent)
 		}
 	}
 	slow.Close()
-	body := get(t, url)
-	if _, ok := sample(body, "logbroker_consume_lag_records", tp("t", "1")); ok {
+	body := testutil.Get(t, url)
+	if _, ok := testutil.Sample(body, "logbroker_consume_lag_records", tp("t", "1")); ok {
 		t.Error("lag reported with no open stream")
 	}
-	if got, ok := sample(body, "logbroker_consume_sent_bytes_total", tp("t", "1")); !ok || got != 1600 {
+	if got, ok := testutil.Sample(body, "logbroker_consume_sent_bytes_total", tp("t", "1")); !ok || got != 1600 {
 		t.Errorf("sent bytes = %v (present %v), want 1600 kept after the streams closed", got, ok)
 	}
 	src.set() // topic deleted: its consume series go once nobody reads it
-	if body := get(t, url); strings.Contains(body, `topic="t"`) {
+	if body := testutil.Get(t, url); strings.Contains(body, `topic="t"`) {
 		t.Errorf("deleted topic still exported:\n%s", body)
 	}
 }
 
 func TestObserveCommit(t *testing.T) {
 	m := New(Options{})
-	url := serveHTTP(t, m) + "/metrics"
+	url := testutil.ServeHTTP(t, m.Handler()) + "/metrics"
 	m.ObserveCommit(3, 30, 3000, 2*time.Millisecond)
 	m.ObserveCommit(1, 1, 100, 0)                // --fsync never: no sync
 	m.ObserveCommit(0, 0, 0, 5*time.Millisecond) // a background sync
-	body := get(t, url)
+	body := testutil.Get(t, url)
 	tests := []struct {
 		name string
 		want float64
@@ -234,18 +162,18 @@ func TestObserveCommit(t *testing.T) {
 		{"logbroker_sync_duration_seconds_count", 2},
 	}
 	for _, tt := range tests {
-		if got, ok := sample(body, tt.name, nil); !ok || got != tt.want {
+		if got, ok := testutil.Sample(body, tt.name, nil); !ok || got != tt.want {
 			t.Errorf("%s = %v (present %v), want %v", tt.name, got, ok, tt.want)
 		}
 	}
-	if got, _ := sample(body, "logbroker_sync_duration_seconds_sum", nil); got < 0.007 || got > 0.0071 {
+	if got, _ := testutil.Sample(body, "logbroker_sync_duration_seconds_sum", nil); got < 0.007 || got > 0.0071 {
 		t.Errorf("sync sum = %v, want 0.007", got)
 	}
 }
 
 func TestObserveCallsByMethodAndCode(t *testing.T) {
 	m := New(Options{})
-	url := serveHTTP(t, m) + "/metrics"
+	url := testutil.ServeHTTP(t, m.Handler()) + "/metrics"
 	produce := pb.BrokerService_Produce_FullMethodName
 	m.ObserveUnary(produce, &pb.ProduceRequest{}, time.Millisecond, nil)
 	m.ObserveUnary(produce, &pb.ProduceRequest{Acks: pb.Acks_ACKS_NONE}, time.Millisecond, nil)
@@ -254,7 +182,7 @@ func TestObserveCallsByMethodAndCode(t *testing.T) {
 	m.ObserveUnary("odd", nil, 0, errors.New("plain error"))
 	m.ObserveStream("/logbroker.v1.BrokerService/Consume", status.Error(codes.Canceled, "bye"))
 
-	body := get(t, url)
+	body := testutil.Get(t, url)
 	req := func(svc, method, code string) map[string]string {
 		return map[string]string{"service": svc, "method": method, "code": code}
 	}
@@ -272,36 +200,36 @@ func TestObserveCallsByMethodAndCode(t *testing.T) {
 		{"logbroker_produce_duration_seconds_count", map[string]string{"acks": "none"}, 1},
 	}
 	for _, tt := range tests {
-		if got, ok := sample(body, tt.name, tt.labels); !ok || got != tt.want {
+		if got, ok := testutil.Sample(body, tt.name, tt.labels); !ok || got != tt.want {
 			t.Errorf("%s%v = %v (present %v), want %v", tt.name, tt.labels, got, ok, tt.want)
 		}
 	}
-	if _, ok := sample(body, "logbroker_grpc_requests_total", req("logbroker.v1.BrokerService", "ListTopics", "Internal")); ok {
+	if _, ok := testutil.Sample(body, "logbroker_grpc_requests_total", req("logbroker.v1.BrokerService", "ListTopics", "Internal")); ok {
 		t.Error("a code that never happened is exported")
 	}
 }
 
 func TestPprofOnTheSameListener(t *testing.T) {
-	url := serveHTTP(t, New(Options{}))
-	if body := get(t, url+"/debug/pprof/"); !strings.Contains(body, "goroutine") {
+	url := testutil.ServeHTTP(t, New(Options{}).Handler())
+	if body := testutil.Get(t, url+"/debug/pprof/"); !strings.Contains(body, "goroutine") {
 		t.Errorf("pprof index lacks profiles:\n%s", body)
 	}
-	if body := get(t, url+"/debug/pprof/cmdline"); body == "" {
+	if body := testutil.Get(t, url+"/debug/pprof/cmdline"); body == "" {
 		t.Error("empty cmdline")
 	}
 }
 
 func TestSetServingAndRecovery(t *testing.T) {
 	m := New(Options{})
-	url := serveHTTP(t, m) + "/metrics"
+	url := testutil.ServeHTTP(t, m.Handler()) + "/metrics"
 	m.SetServing(true)
 	m.SetRecovery(partition.RecoveryStats{Duration: 1500 * time.Millisecond, ScannedBytes: 10, TruncatedBytes: 3})
-	body := get(t, url)
+	body := testutil.Get(t, url)
 	for name, want := range map[string]float64{
 		"logbroker_serving": 1, "logbroker_recovery_duration_seconds": 1.5,
 		"logbroker_recovery_scanned_bytes": 10, "logbroker_recovery_truncated_bytes": 3,
 	} {
-		if got, ok := sample(body, name, nil); !ok || got != want {
+		if got, ok := testutil.Sample(body, name, nil); !ok || got != want {
 			t.Errorf("%s = %v (present %v), want %v", name, got, ok, want)
 		}
 	}

@@ -1,12 +1,20 @@
-package segment
+// Package vfs is the file access of LogBroker's storage: the FS and File
+// interfaces that segment, partition and group open, rename and sync files
+// through, and OS, the real implementation. Tests swap in errorfs.FaultFS,
+// an in-memory FS that injects faults and power loss.
+//
+// Concurrency: OS is safe for concurrent use; an OS File may be read with
+// ReadAt from several goroutines at once, like an *os.File. Implementations
+// of FS must be safe for concurrent use. The package starts no goroutines.
+package vfs
 
 import (
 	"io"
 	"os"
 )
 
-// FS is the file access the segment package needs. OS is the real one;
-// FaultFS is an in-memory one that injects faults and power loss.
+// FS is the file access storage needs. OS is the real one; errorfs.FaultFS
+// is an in-memory one that injects faults and power loss.
 type FS interface {
 	OpenFile(name string, flag int, perm os.FileMode) (File, error)
 	Remove(name string) error
@@ -81,7 +89,7 @@ func (f osFile) Size() (int64, error) {
 	return fi.Size(), nil
 }
 
-func (f osFile) Sync() error { return datasync(f.File) }
+func (f osFile) Sync() error { return Datasync(f.File) }
 
 // StartWriteback implements Writebacker.
 func (f osFile) StartWriteback(off, n int64) error { return startWriteback(f.File, off, n) }

@@ -1,10 +1,11 @@
 //go:build !linux
 
-package segment
+package vfs
 
 import "os"
 
-func datasync(f *os.File) error { return f.Sync() }
+// Datasync is fsync here, where there is no fdatasync.
+func Datasync(f *os.File) error { return f.Sync() }
 
 // startWriteback is a hint that this platform has no call for.
 func startWriteback(*os.File, int64, int64) error { return nil }

@@ -1,4 +1,11 @@
-package segment
+// Package errorfs is FaultFS, an in-memory vfs.FS for tests that injects
+// faults (failed or torn writes, failed syncs, a full disk, errors from a
+// hook) and simulates power loss, as pebble keeps vfs/errorfs beside vfs.
+// Tests of segment, partition, group and the black-box suite use it.
+//
+// Concurrency: a FaultFS and its files are safe for concurrent use; one
+// mutex guards them all. The package starts no goroutines.
+package errorfs
 
 import (
 	"io"
@@ -12,6 +19,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/logbroker/logbroker/vfs"
 )
 
 // Op names a FaultFS operation, for hooks.
@@ -32,7 +41,7 @@ const (
 	OpSyncDir
 )
 
-// FaultFS is an in-memory FS for tests that injects faults and power loss.
+// FaultFS is an in-memory vfs.FS for tests that injects faults and power loss.
 // Safe for concurrent use.
 //
 // Every file keeps its current bytes and its durable bytes (as of its last
@@ -85,6 +94,8 @@ type fnode struct {
 func newDir(now time.Time) *fnode {
 	return &fnode{dir: true, mtime: now, children: map[string]*fnode{}, durable: map[string]*fnode{}}
 }
+
+var _ vfs.FS = (*FaultFS)(nil)
 
 // NewFaultFS returns an empty FaultFS holding only the root directory.
 func NewFaultFS() *FaultFS {
@@ -261,7 +272,7 @@ func (f *FaultFS) check(op Op, name string) error {
 }
 
 // OpenFile opens or creates a file. Directories cannot be opened.
-func (f *FaultFS) OpenFile(name string, flag int, perm os.FileMode) (File, error) {
+func (f *FaultFS) OpenFile(name string, flag int, perm os.FileMode) (vfs.File, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	p := clean(name)
