@@ -24,15 +24,16 @@ import (
 //
 //	short: 2 fill/free rounds; long: LOGBROKER_LONG=1, 20 rounds; knob LOGBROKER_DISKFULL_ROUNDS
 //
-// It needs root (to mount the tmpfs) and skips otherwise.
+// It needs root (to mount the tmpfs) and skips otherwise, or fails under
+// CI=true (skipOrFailInCI).
 func TestFaultDiskFull(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("needs root: mounts a small tmpfs as the data directory (run the tests as root, as CI does)")
+		skipOrFailInCI(t, "needs root: mounts a small tmpfs as the data directory (run the tests as root, as CI does)")
 	}
 	mnt := filepath.Join(t.TempDir(), "mnt")
 	must(t, os.Mkdir(mnt, 0o755))
 	if err := syscall.Mount("tmpfs", mnt, "tmpfs", 0, "size=8m"); err != nil {
-		t.Skipf("cannot mount a tmpfs at %s (%v): this container lacks CAP_SYS_ADMIN", mnt, err)
+		skipOrFailInCI(t, "cannot mount a tmpfs at %s (%v): this machine or container lacks CAP_SYS_ADMIN", mnt, err)
 	}
 	// Registered before the broker's cleanup, so it runs after the broker is gone.
 	t.Cleanup(func() {

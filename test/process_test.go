@@ -174,7 +174,7 @@ func (b *ProcBroker) TryStart() (StartInfo, error) {
 	if b.opts.NoFile > 0 {
 		prlimit, err := exec.LookPath("prlimit")
 		if err != nil {
-			t.Skipf("NoFile needs prlimit (util-linux): %v", err)
+			skipOrFailInCI(t, "NoFile needs prlimit (Debian package util-linux): %v", err)
 		}
 		n := strconv.FormatUint(b.opts.NoFile, 10)
 		args = append([]string{"--nofile=" + n + ":" + n, "--", b.bin}, args...)
