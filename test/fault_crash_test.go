@@ -17,7 +17,9 @@ import (
 // several producers append unique records with ACKS_LEADER to 16 partitions,
 // restarts it, and checks after every cycle that every acknowledged record is
 // at its offset with its value, that offsets are dense, and that no offset
-// ever shows two values.
+// ever shows two values. Every producer must have a request acknowledged in
+// every cycle before the kill (the kill waits for it): a broker whose
+// Produce never answers has nothing to lose, and would pass the rest.
 //
 //	short: 20 cycles, kill 0.2-1 s in
 //	long:  LOGBROKER_LONG=1, 500 cycles, kill 0.2-3 s in
@@ -50,6 +52,9 @@ func TestFaultCrashLoop(t *testing.T) {
 		acks, errs := runCrashCycle(t, b, topic, partitions, seqs, killAfter)
 		for _, err := range errs {
 			t.Errorf("cycle %d: produce failed before the kill: %v", cycle, err)
+		}
+		if len(errs) > 0 {
+			t.FailNow()
 		}
 		for _, a := range acks {
 			if err := m.ack(a); err != nil {
@@ -94,6 +99,8 @@ func runCrashCycle(t *testing.T, b *ProcBroker, topic string, partitions int, se
 	var wg sync.WaitGroup
 	acks := make([][]crashAck, len(seqs))
 	errs := make([][]error, len(seqs))
+	ackedBy := make([]atomic.Int64, len(seqs)) // requests acknowledged, by producer
+	ended := make([]atomic.Bool, len(seqs))    // producer stopped before the kill
 	for w := range seqs {
 		conn := faultConn(t, b.Addr())
 		defer conn.Close()
@@ -101,6 +108,7 @@ func runCrashCycle(t *testing.T, b *ProcBroker, topic string, partitions int, se
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			defer ended[w].Store(true)
 			rng := rand.New(rand.NewPCG(uint64(w), uint64(seqs[w])))
 			for ctx.Err() == nil {
 				p := uint32(rng.IntN(partitions))
@@ -126,10 +134,29 @@ func runCrashCycle(t *testing.T, b *ProcBroker, topic string, partitions int, se
 					return
 				}
 				acks[w] = append(acks[w], crashAck{p: p, base: resp.GetBaseOffset(), ids: ids})
+				ackedBy[w].Add(1)
 			}
 		}()
 	}
 	time.Sleep(killAfter) // the fault's moment is the point of the test, not a wait for a condition
+	// ... but not before every producer has had an answer, so that a
+	// broker that never acknowledges fails here (partition/fault_test.go
+	// has the same guard).
+	deadline := time.Now().Add(procWait)
+	for waiting := true; waiting; {
+		waiting = false
+		for w := range ackedBy {
+			if ackedBy[w].Load() == 0 && !ended[w].Load() {
+				waiting = true
+			}
+		}
+		if waiting && time.Now().After(deadline) {
+			break
+		}
+		if waiting {
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
 	killed.Store(true)
 	b.Kill()
 	cancel()
@@ -137,6 +164,9 @@ func runCrashCycle(t *testing.T, b *ProcBroker, topic string, partitions int, se
 	var all []crashAck
 	var allErrs []error
 	for w := range acks {
+		if len(acks[w]) == 0 && len(errs[w]) == 0 {
+			allErrs = append(allErrs, fmt.Errorf("producer %d: no produce acknowledged within %s (killed after %s)", w, killAfter+procWait, killAfter))
+		}
 		all = append(all, acks[w]...)
 		allErrs = append(allErrs, errs[w]...)
 	}

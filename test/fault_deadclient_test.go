@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/codes"
+
 	"github.com/logbroker/logbroker/pb"
 )
 
@@ -26,8 +28,12 @@ const (
 
 // TestFaultDeadClient stops a consuming client process (`lb consume`, built
 // from cmd/lb) with SIGSTOP in mid-stream, while a producer keeps appending,
-// and checks that the broker ends the stream, and closes the connection,
-// within the keepalive window (30 s + 10 s).
+// and checks that the broker ends the stream with UNAVAILABLE, and closes
+// the connection, within the keepalive window (30 s + 10 s), and not before
+// the keepalive time (30 s): the first ping goes out only after 30 s without
+// a frame from the client, which was reading until the stop, so a stream
+// ended sooner was ended by something else, such as a broker that drops
+// clients for reading slowly.
 //
 // cmd/broker has no flag to shorten the keepalive, so the test takes some
 // 45 s and runs only with LOGBROKER_LONG=1.
@@ -121,6 +127,12 @@ func TestFaultDeadClient(t *testing.T) {
 	}
 	if freed > window+5*time.Second {
 		t.Errorf("stream freed %s after SIGSTOP, want within the keepalive window %s (+5 s)", freed.Round(time.Millisecond), window)
+	}
+	if freed < deadKeepaliveTime {
+		t.Errorf("stream freed %s after SIGSTOP, before the keepalive time %s: not by the keepalive", freed.Round(time.Millisecond), deadKeepaliveTime)
+	}
+	if code, _ := line["code"].(string); code != codes.Unavailable.String() {
+		t.Errorf("the stopped client's stream ended with code %q (%v), want %v (the transport closed by the keepalive)", line["code"], line["error"], codes.Unavailable)
 	}
 	t.Logf("FIGURE dead client: %s stream of a SIGSTOPped `lb consume` freed %s after the stop (code %v, %v; keepalive window %s); broker sockets %d -> %d",
 		line["method"], freed.Round(100*time.Millisecond), line["code"], line["error"], window, sockets, after)

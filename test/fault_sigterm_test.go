@@ -27,24 +27,37 @@ import (
 func TestFaultSigtermUnderLoad(t *testing.T) {
 	cycles := faultKnob(t, "LOGBROKER_SIGTERM_CYCLES", 2, 20)
 	records := faultKnob(t, "LOGBROKER_SIGTERM_RECORDS", 5000, 50000)
-	testSigterm(t, cycles, records, 0)
+	testSigterm(t, cycles, records, 0, sigtermTimeout)
 }
+
+// sigtermTimeout is the broker's --shutdown-timeout in these tests.
+const sigtermTimeout = 10 * time.Second
+
+// stalledExitLimit bounds the exit with stalled streams, which get a
+// second's grace (server.streamGrace) before their connections are closed.
+// Measured with -race on the shared 2-core machine at load average 12-19:
+// 1.07, 1.10, 1.14, 1.17, 1.19 and 2.39 s in six runs; 5 s is twice the
+// slowest and half the shutdown timeout, which a broker that waited for the
+// stalled streams (bug 3 in docs/RELIABILITY.md) ran into.
+const stalledExitLimit = 5 * time.Second
 
 // TestFaultSigtermStalledStreams is TestFaultSigtermUnderLoad with half of
 // the 100 streams stalled: on a connection of their own, never reading past
 // their first entry, with more data behind them than their flow-control
-// window (64 KiB) takes.
+// window (64 KiB) takes. The exit must come within stalledExitLimit.
 func TestFaultSigtermStalledStreams(t *testing.T) {
-	testSigterm(t, 1, 20000, 50)
+	testSigterm(t, 1, 20000, 50, stalledExitLimit)
 }
 
-func testSigterm(t *testing.T, cycles, records, stalled int) {
+// testSigterm runs the SIGTERM cycles; every exit must come within
+// exitLimit (at most the shutdown timeout).
+func testSigterm(t *testing.T, cycles, records, stalled int, exitLimit time.Duration) {
 	const (
 		topic      = "term"
 		partitions = 8
 		producers  = 4
 		streams    = 100
-		timeout    = 10 * time.Second
+		timeout    = sigtermTimeout
 	)
 	b := StartProcBroker(t, ProcOptions{Args: []string{"--segment-bytes=16384", "--shutdown-timeout=" + timeout.String()}})
 	if _, err := b.Client().CreateTopic(faultCtx(t, time.Minute), &pb.CreateTopicRequest{Name: topic, Partitions: partitions}); err != nil {
@@ -56,8 +69,8 @@ func testSigterm(t *testing.T, cycles, records, stalled int) {
 	for cycle := 1; cycle <= cycles; cycle++ {
 		acks, exit, ends := sigtermCycle(t, b, topic, partitions, streams, stalled, records, seqs)
 		maxExit = max(maxExit, exit.Took)
-		if exit.Code != 0 || exit.Took >= timeout {
-			t.Errorf("cycle %d: SIGTERM under load: %v, want exit 0 within %s", cycle, exit, timeout)
+		if exit.Code != 0 || exit.Took >= exitLimit {
+			t.Errorf("cycle %d: SIGTERM under load: %v, want exit 0 within %s (shutdown timeout %s)", cycle, exit, exitLimit, timeout)
 		}
 		for code, n := range ends {
 			if code != codes.Unavailable {
@@ -90,8 +103,8 @@ func testSigterm(t *testing.T, cycles, records, stalled int) {
 			}
 		}
 	}
-	t.Logf("FIGURE sigterm: %d stops under load with %d streams (%d stalled), slowest exit %s (limit %s), %d acknowledged records, 0 lost, 0 sealed segments scanned",
-		cycles, streams, stalled, maxExit.Round(time.Millisecond), timeout, acked)
+	t.Logf("FIGURE sigterm: %d stops under load with %d streams (%d stalled), slowest exit %s (limit %s, shutdown timeout %s), %d acknowledged records, 0 lost, 0 sealed segments scanned",
+		cycles, streams, stalled, maxExit.Round(time.Millisecond), exitLimit, timeout, acked)
 }
 
 // sigtermCycle opens the streams (the last stalled of them on a connection

@@ -26,6 +26,9 @@ const slowConsumerRSSCap = 512 << 20
 // second, half reading nothing), each on its own connection. The broker's
 // peak RSS must stay under slowConsumerRSSCap, and the producers'
 // throughput with the streams must stay within 20% of that without them.
+// The slow streams must be served: each gets its first record before the
+// phase begins (the test waits for it) and at least one more during it (at
+// one a second, a 5 s phase gives them about five).
 //
 //	short: 1 round of 2 x 5 s; logs the throughput ratio, asserts the RSS cap
 //	long:  LOGBROKER_LONG=1, 3 rounds of 2 x 20 s; asserts both
@@ -122,8 +125,11 @@ func TestFaultSlowConsumers(t *testing.T) {
 		m := b.Mem()
 		peakRSS = max(peakRSS, m.Peak)
 		got := s.close()
-		t.Logf("round %d: alone %.0f records/s, with %d streams %.0f records/s (ratio %.2f); RSS before the streams %s, with them %s, peak %s; slow streams read %d records",
-			round, alone[round-1], streams, with[round-1], with[round-1]/alone[round-1], mib(before.RSS), mib(m.RSS), mib(m.Peak), got.slow)
+		if got.least < 2 {
+			t.Errorf("round %d: a slow stream read %d records in a %s phase (reading one a second), want at least 2: slow readers starved", round, got.least, phase)
+		}
+		t.Logf("round %d: alone %.0f records/s, with %d streams %.0f records/s (ratio %.2f); RSS before the streams %s, with them %s, peak %s; slow streams read %d records (the least, %d)",
+			round, alone[round-1], streams, with[round-1], with[round-1]/alone[round-1], mib(before.RSS), mib(m.RSS), mib(m.Peak), got.slow, got.least)
 	}
 	ratio := median(with) / median(alone)
 	bytesPerPhase := median(with) * recordSize * phase.Seconds()
@@ -168,16 +174,18 @@ func median(xs []float64) float64 {
 type slowStreams struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
-	slow   atomic.Int64 // records read by the slow streams
+	reads  []atomic.Int64 // records read, by stream (the stalled ones stay 0)
 	conns  []interface{ Close() error }
 }
 
-type slowCounts struct{ slow int64 }
+// slowCounts are the records the slow streams read: in all, and the
+// fewest any one of them read.
+type slowCounts struct{ slow, least int64 }
 
 func openSlowStreams(t *testing.T, b *ProcBroker, topic string, partitions, n int) *slowStreams {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &slowStreams{cancel: cancel}
+	s := &slowStreams{cancel: cancel, reads: make([]atomic.Int64, n)}
 	for i := range n {
 		conn := faultConn(t, b.Addr())
 		s.conns = append(s.conns, conn)
@@ -200,7 +208,7 @@ func openSlowStreams(t *testing.T, b *ProcBroker, topic string, partitions, n in
 					}
 					return
 				}
-				s.slow.Add(1)
+				s.reads[i].Add(1)
 				select {
 				case <-ctx.Done():
 					return
@@ -208,6 +216,18 @@ func openSlowStreams(t *testing.T, b *ProcBroker, topic string, partitions, n in
 				}
 			}
 		}()
+	}
+	// Every slow stream gets its first record before the measured phase:
+	// the data is there from the start.
+	deadline := time.Now().Add(procWait)
+	for i := 0; i < n; i += 2 {
+		for s.reads[i].Load() == 0 {
+			if time.Now().After(deadline) {
+				s.close()
+				t.Fatalf("slow stream %d (partition %d, from the earliest offset) got no record within %s", i, i%partitions, procWait)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
 	}
 	return s
 }
@@ -218,5 +238,13 @@ func (s *slowStreams) close() slowCounts {
 	for _, c := range s.conns {
 		c.Close()
 	}
-	return slowCounts{slow: s.slow.Load()}
+	c := slowCounts{least: -1}
+	for i := 0; i < len(s.reads); i += 2 {
+		n := s.reads[i].Load()
+		c.slow += n
+		if c.least < 0 || n < c.least {
+			c.least = n
+		}
+	}
+	return c
 }

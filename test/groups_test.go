@@ -5,11 +5,16 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/logbroker/logbroker/pb"
 )
+
+// groupMinAcks is how many commits each group must have acknowledged in a
+// cycle before the kill.
+const groupMinAcks = 5
 
 // TestGroupCommitsSurviveSIGKILL kills the broker (SIGKILL) at a random
 // moment while committers commit increasing offsets for several groups, one
@@ -26,9 +31,14 @@ import (
 //     handed out before it (generations never repeat, so a member fenced
 //     before a crash stays fenced).
 //
-//     short: 10 cycles, kill 50-500 ms in
-//     long:  LOGBROKER_LONG=1, 200 cycles
-//     knobs: LOGBROKER_GROUP_CRASH_CYCLES
+// Every cycle, each group must have groupMinAcks commits acknowledged
+// before the kill, and a commit that fails before the kill fails the test:
+// a broker that refuses or stalls commits has nothing here to lose, so
+// without these the checks above would pass against it.
+//
+//	short: 10 cycles, kill 50-500 ms in (later if the minimum takes longer)
+//	long:  LOGBROKER_LONG=1, 200 cycles
+//	knobs: LOGBROKER_GROUP_CRASH_CYCLES
 func TestGroupCommitsSurviveSIGKILL(t *testing.T) {
 	const (
 		topic      = "events"
@@ -63,7 +73,10 @@ func TestGroupCommitsSurviveSIGKILL(t *testing.T) {
 
 		ctx, cancel := context.WithCancel(context.Background())
 		var wg sync.WaitGroup
-		var mu sync.Mutex // guards acked, attempted and commits
+		var mu sync.Mutex // guards acked, attempted, commits and cycleAcks
+		cycleAcks := make([]int, groups)
+		var killed atomic.Bool
+		errs := make(chan error, groups) // a commit that failed before the kill
 		for g := range groups {
 			gen := uint64(0)
 			if g == 0 {
@@ -82,20 +95,59 @@ func TestGroupCommitsSurviveSIGKILL(t *testing.T) {
 						req.Offsets = append(req.Offsets, &pb.PartitionOffset{Partition: p, Offset: v})
 					}
 					if _, err := b.Client().CommitOffsets(ctx, req); err != nil {
-						return // the broker is gone
+						if !killed.Load() {
+							errs <- fmt.Errorf("g%d: commit %d failed before the kill: %w", g, v, err)
+						}
+						return // the broker is gone (or refused; reported above)
 					}
 					mu.Lock()
 					acked[g] = v
 					commits++
+					cycleAcks[g]++
 					mu.Unlock()
 				}
 			}()
 		}
-		time.Sleep(time.Duration(50+rng.IntN(451)) * time.Millisecond) // the kill moment; nothing is asserted on timing
+		// The kill moment is random, but not before every group has had
+		// groupMinAcks commits acknowledged in this cycle.
+		killAt := time.Now().Add(time.Duration(50+rng.IntN(451)) * time.Millisecond)
+		deadline := time.Now().Add(procWait)
+		var failed error
+		for failed == nil {
+			mu.Lock()
+			least := cycleAcks[0]
+			for _, n := range cycleAcks {
+				least = min(least, n)
+			}
+			mu.Unlock()
+			now := time.Now()
+			if least >= groupMinAcks && !now.Before(killAt) {
+				break
+			}
+			if now.After(deadline) {
+				mu.Lock()
+				failed = fmt.Errorf("acknowledged commits per group after %s: %v, want at least %d each before the kill", procWait, cycleAcks, groupMinAcks)
+				mu.Unlock()
+				break
+			}
+			select {
+			case failed = <-errs:
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+		killed.Store(true)
 		b.Kill()
 		cancel()
 		wg.Wait()
 		mcancel()
+		if failed != nil {
+			t.Fatalf("cycle %d: %v", cycle, failed)
+		}
+		select {
+		case err := <-errs: // failed between the last check and the kill
+			t.Fatalf("cycle %d: %v", cycle, err)
+		default:
+		}
 
 		b.Start()
 		for g := range groups {

@@ -96,7 +96,8 @@ type ProcBroker struct {
 	// DataDir is the broker's data directory.
 	DataDir string
 	runs    int
-	p       *brokerProc // current or last run; nil before the first Start
+	p       *brokerProc   // current or last run; nil before the first Start
+	all     []*brokerProc // every run, in order, so that cleanup scans each log
 }
 
 // brokerProc is one run of the broker.
@@ -173,7 +174,7 @@ func (b *ProcBroker) TryStart() (StartInfo, error) {
 	if b.opts.NoFile > 0 {
 		prlimit, err := exec.LookPath("prlimit")
 		if err != nil {
-			t.Skipf("NoFile needs prlimit (util-linux): %v", err)
+			skipOrFailInCI(t, "NoFile needs prlimit (Debian package util-linux): %v", err)
 		}
 		n := strconv.FormatUint(b.opts.NoFile, 10)
 		args = append([]string{"--nofile=" + n + ":" + n, "--", b.bin}, args...)
@@ -203,6 +204,7 @@ func (b *ProcBroker) TryStart() (StartInfo, error) {
 		t.Fatalf("start %s: %v", b.bin, err)
 	}
 	b.p = p
+	b.all = append(b.all, p)
 	go p.readLog(stderr, logFile)
 
 	ctx, cancel := context.WithTimeout(context.Background(), b.opts.StartTimeout)
@@ -459,7 +461,9 @@ func exitOf(st *os.ProcessState, took time.Duration) Exit {
 	return e
 }
 
-// cleanup kills a broker still running and fails the test on panics.
+// cleanup kills a broker still running and fails the test on a panic in
+// the log of any run, not only the last: a test that restarts the broker
+// would otherwise miss a panic before the restart.
 func (b *ProcBroker) cleanup() {
 	if b.p == nil {
 		return
@@ -472,15 +476,22 @@ func (b *ProcBroker) cleanup() {
 		b.p.conn.Close()
 	}
 	if ps := b.Panics(); len(ps) > 0 {
-		b.t.Errorf("broker log mentions a panic %d times; first: %s", len(ps), ps[0])
+		b.t.Errorf("broker logs mention a panic %d times over %d runs; first: %s", len(ps), len(b.all), ps[0])
 	}
 }
 
-// Panics are the current run's log lines that mention "panic".
+// Panics are the log lines of every run so far that mention "panic", each
+// prefixed with its run's log file. A run still going may add more.
 func (b *ProcBroker) Panics() []string {
-	b.p.mu.Lock()
-	defer b.p.mu.Unlock()
-	return append([]string(nil), b.p.panics...)
+	var out []string
+	for _, p := range b.all {
+		p.mu.Lock()
+		for _, line := range p.panics {
+			out = append(out, p.logPath+": "+line)
+		}
+		p.mu.Unlock()
+	}
+	return out
 }
 
 // LogPath is the file holding the current run's stderr (complete once the
@@ -687,5 +698,43 @@ func TestProcBroker(t *testing.T) {
 	}
 	if info := b.Start(); info.Clean {
 		t.Errorf("restart after SIGKILL = %+v, want not clean", info)
+	}
+}
+
+// errorsTB records Errorf instead of failing, so that a test can check
+// what the harness reports at cleanup.
+type errorsTB struct {
+	testing.TB
+	mu   sync.Mutex
+	errs []string
+}
+
+func (e *errorsTB) Errorf(format string, args ...any) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.errs = append(e.errs, fmt.Sprintf(format, args...))
+}
+
+// TestProcBrokerScansEveryRun checks that the harness scans every run's
+// log, not only the last: the first run logs a line with "panic" in it (a
+// topic named so; the broker logs every topic it creates), the second is
+// clean, and cleanup must report the first. (The test name keeps clear
+// of the word: the data directory, named after it, is in every log.)
+func TestProcBrokerScansEveryRun(t *testing.T) {
+	rec := &errorsTB{TB: t}
+	b := StartProcBroker(rec, ProcOptions{})
+	ctx, cancel := context.WithTimeout(context.Background(), procWait)
+	defer cancel()
+	if _, err := b.Client().CreateTopic(ctx, &pb.CreateTopicRequest{Name: "panic-marker", Partitions: 1}); err != nil {
+		t.Fatalf("CreateTopic: %v", err)
+	}
+	first := b.LogPath()
+	b.Kill()
+	b.Start()
+	b.cleanup()
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if len(rec.errs) != 1 || !strings.Contains(rec.errs[0], first) || !strings.Contains(rec.errs[0], "panic-marker") {
+		t.Errorf("cleanup after a run whose log mentions a panic reported %q, want one error naming %s", rec.errs, first)
 	}
 }
