@@ -244,9 +244,9 @@ func TestCoreWriteErrors(t *testing.T) {
 		err        error
 		wantFailed bool
 	}{
-		{"disk full", classify(syscall.ENOSPC), false},
-		{"quota", classify(syscall.EDQUOT), false},
-		{"too many open files", classify(syscall.EMFILE), false},
+		{"disk full", Classify(syscall.ENOSPC), false},
+		{"quota", Classify(syscall.EDQUOT), false},
+		{"too many open files", Classify(syscall.EMFILE), false},
 		{"I/O error", syscall.EIO, true},
 		{"seal sync out of space", fmt.Errorf("partition: seal segment 0: %w", syscall.ENOSPC), true},
 	} {

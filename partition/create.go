@@ -65,7 +65,7 @@ func (r *Registry) CreateTopic(ctx context.Context, name string, partitions uint
 	if err := r.cfg.FS.SyncDir(r.dir); err != nil {
 		r.stopParts(t.parts)
 		r.removeTopicDirs(name, partitions) // else it comes back at the next start
-		return TopicInfo{}, fmt.Errorf("partition: sync data dir: %w", classify(err))
+		return TopicInfo{}, fmt.Errorf("partition: sync data dir: %w", Classify(err))
 	}
 	next := make(map[string]*topic, len(old)+1)
 	for k, v := range old {
@@ -73,7 +73,7 @@ func (r *Registry) CreateTopic(ctx context.Context, name string, partitions uint
 	}
 	next[name] = t
 	r.topics.Store(&next)
-	r.log.Info().Str("topic", name).Uint32("partitions", partitions).Msg("created topic")
+	r.logger.Info().Str("topic", name).Uint32("partitions", partitions).Msg("created topic")
 	return TopicInfo{Name: name, Partitions: partitions}, nil
 }
 

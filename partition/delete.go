@@ -31,7 +31,7 @@ func (r *Registry) DeleteTopic(ctx context.Context, name string) error {
 	fsys := r.cfg.FS
 	trash := filepath.Join(r.dir, trashDir)
 	if err := fsys.MkdirAll(trash, 0o755); err != nil {
-		return fmt.Errorf("partition: delete topic %q: %w", name, classify(err))
+		return fmt.Errorf("partition: delete topic %q: %w", name, Classify(err))
 	}
 	next := make(map[string]*topic, len(old))
 	for k, v := range old {
@@ -51,22 +51,22 @@ func (r *Registry) DeleteTopic(ctx context.Context, name string) error {
 		// start is kept, for whoever looks inside.
 		to := filepath.Join(trash, fmt.Sprintf("%d-%d-%.64s", stamp, p, name))
 		if err := fsys.Rename(from, to); err != nil {
-			err = fmt.Errorf("partition: delete topic %q: %w", name, classify(err))
+			err = fmt.Errorf("partition: delete topic %q: %w", name, Classify(err))
 			return r.undoDelete(name, t, dirs, old, err)
 		}
 		dirs = append(dirs, to)
 	}
 	for _, d := range []string{r.dir, trash} {
 		if err := fsys.SyncDir(d); err != nil {
-			return fmt.Errorf("partition: sync %s: %w", d, classify(err))
+			return fmt.Errorf("partition: sync %s: %w", d, Classify(err))
 		}
 	}
 	for p, d := range dirs {
 		if err := removeAll(fsys, d); err != nil {
-			r.log.Warn().Err(err).Str("topic", name).Int("partition", p).Str("dir", d).Msg("could not remove deleted partition; start-up will retry")
+			r.logger.Warn().Err(err).Str("topic", name).Int("partition", p).Str("dir", d).Msg("could not remove deleted partition; start-up will retry")
 		}
 	}
-	r.log.Info().Str("topic", name).Msg("deleted topic")
+	r.logger.Info().Str("topic", name).Msg("deleted topic")
 	return nil
 }
 
@@ -79,8 +79,8 @@ func (r *Registry) undoDelete(name string, t *topic, moved []string, old map[str
 	fsys := r.cfg.FS
 	for p := len(moved) - 1; p >= 0; p-- {
 		if rerr := fsys.Rename(moved[p], partitionDir(r.dir, name, uint32(p))); rerr != nil {
-			r.log.Error().Err(rerr).Str("topic", name).Int("partition", p).Msg("could not undo a failed topic delete; the topic is gone until restart")
-			return fmt.Errorf("%w; undoing it failed: %w", err, classify(rerr))
+			r.logger.Error().Err(rerr).Str("topic", name).Int("partition", p).Msg("could not undo a failed topic delete; the topic is gone until restart")
+			return fmt.Errorf("%w; undoing it failed: %w", err, Classify(rerr))
 		}
 	}
 	back := &topic{name: name, parts: make([]*Partition, len(t.parts))}
@@ -98,7 +98,7 @@ func (r *Registry) undoDelete(name string, t *topic, moved []string, old map[str
 	}
 	next[name] = back
 	r.topics.Store(&next)
-	r.log.Warn().Err(err).Str("topic", name).Msg("topic delete failed; the topic is kept")
+	r.logger.Warn().Err(err).Str("topic", name).Msg("topic delete failed; the topic is kept")
 	return err
 }
 

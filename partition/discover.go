@@ -40,14 +40,14 @@ func (r *Registry) discover() (map[string]*topic, error) {
 	previous := err != nil
 	entries, err := fsys.ReadDir(r.dir)
 	if err != nil {
-		return nil, fmt.Errorf("partition: list data dir %s: %w", r.dir, classify(err))
+		return nil, fmt.Errorf("partition: list data dir %s: %w", r.dir, Classify(err))
 	}
 	counts := map[string]uint32{}
 	for _, e := range entries {
 		name := e.Name()
 		if name == trashDir {
 			if err := fsys.RemoveAll(filepath.Join(r.dir, name)); err != nil {
-				return nil, fmt.Errorf("partition: empty %s: %w", name, classify(err))
+				return nil, fmt.Errorf("partition: empty %s: %w", name, Classify(err))
 			}
 			continue
 		}
@@ -57,7 +57,7 @@ func (r *Registry) discover() (map[string]*topic, error) {
 		t, p, ok := splitPartitionDir(name)
 		if !ok {
 			if name != GroupsDir {
-				r.log.Warn().Str("dir", name).Msg("ignoring directory that is not <topic>-<partition>")
+				r.logger.Warn().Str("dir", name).Msg("ignoring directory that is not <topic>-<partition>")
 			}
 			continue
 		}
@@ -121,7 +121,7 @@ func (r *Registry) discover() (map[string]*topic, error) {
 		}
 		if err := fsys.SyncDir(r.dir); err != nil {
 			stopAll()
-			return nil, fmt.Errorf("partition: sync data dir: %w", classify(err))
+			return nil, fmt.Errorf("partition: sync data dir: %w", Classify(err))
 		}
 	}
 	return topics, nil
@@ -145,15 +145,15 @@ func (r *Registry) writeCleanMarker() error {
 	fsys := r.cfg.FS
 	f, err := fsys.OpenFile(filepath.Join(r.dir, cleanMarker), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
 	if err != nil {
-		return fmt.Errorf("partition: write clean-shutdown marker: %w", classify(err))
+		return fmt.Errorf("partition: write clean-shutdown marker: %w", Classify(err))
 	}
 	if _, err := f.WriteAt([]byte(time.Now().UTC().Format(time.RFC3339Nano)+"\n"), 0); err != nil {
 		f.Close()
-		return fmt.Errorf("partition: write clean-shutdown marker: %w", classify(err))
+		return fmt.Errorf("partition: write clean-shutdown marker: %w", Classify(err))
 	}
 	if err := f.Sync(); err != nil {
 		f.Close()
-		return fmt.Errorf("partition: sync clean-shutdown marker: %w", classify(err))
+		return fmt.Errorf("partition: sync clean-shutdown marker: %w", Classify(err))
 	}
 	if err := f.Close(); err != nil {
 		return err

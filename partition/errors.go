@@ -55,6 +55,3 @@ func Classify(err error) error {
 	}
 	return err
 }
-
-// classify is Classify under the name this package's own code calls.
-func classify(err error) error { return Classify(err) }

@@ -37,13 +37,13 @@ func readFormat(fsys vfs.FS, dir string) (uint64, bool, error) {
 		return 0, false, nil
 	}
 	if err != nil {
-		return 0, false, fmt.Errorf("partition: read %s: %w", name, classify(err))
+		return 0, false, fmt.Errorf("partition: read %s: %w", name, Classify(err))
 	}
 	defer f.Close()
 	buf := make([]byte, 64)
 	n, err := f.ReadAt(buf, 0)
 	if err != nil && !errors.Is(err, io.EOF) {
-		return 0, false, fmt.Errorf("partition: read %s: %w", name, classify(err))
+		return 0, false, fmt.Errorf("partition: read %s: %w", name, Classify(err))
 	}
 	s, ok := strings.CutPrefix(string(buf[:n]), formatPrefix)
 	s, nl := strings.CutSuffix(s, "\n")
@@ -67,7 +67,7 @@ func writeSynced(fsys vfs.FS, dir, name string, data []byte) error {
 	tmp := path + ".tmp"
 	f, err := fsys.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
-		return fmt.Errorf("partition: write %s: %w", path, classify(err))
+		return fmt.Errorf("partition: write %s: %w", path, Classify(err))
 	}
 	_, err = f.WriteAt(data, 0)
 	if err == nil {
@@ -83,7 +83,7 @@ func writeSynced(fsys vfs.FS, dir, name string, data []byte) error {
 		err = fsys.SyncDir(dir)
 	}
 	if err != nil {
-		return fmt.Errorf("partition: write %s: %w", path, classify(err))
+		return fmt.Errorf("partition: write %s: %w", path, Classify(err))
 	}
 	return nil
 }

@@ -19,10 +19,10 @@ import (
 //
 // Log is not safe for concurrent use: its single owner is the partition actor.
 type Log struct {
-	dir   string
-	cfg   *Config
-	files *segment.FileCache
-	log   zerolog.Logger
+	dir    string
+	cfg    *Config
+	files  *segment.FileCache
+	logger zerolog.Logger
 
 	segs  []*segment.Segment // ordered by base offset; never empty
 	next  uint64             // offset the next record gets
@@ -33,17 +33,17 @@ type Log struct {
 // down cleanly, so the active segment needs no recovery scan. previous says
 // the previous release wrote the data directory: a partition without a
 // format file is then all legacy segments, and is upgraded.
-func openLog(dir string, cfg *Config, files *segment.FileCache, log zerolog.Logger, clean, previous bool) (_ *Log, stats segment.RecoverStats, scanned int, err error) {
+func openLog(dir string, cfg *Config, files *segment.FileCache, logger zerolog.Logger, clean, previous bool) (_ *Log, stats segment.RecoverStats, scanned int, err error) {
 	start := time.Now()
 	fsys := cfg.FS
 	if err := fsys.MkdirAll(dir, 0o755); err != nil {
-		return nil, stats, 0, fmt.Errorf("partition: create %s: %w", dir, classify(err))
+		return nil, stats, 0, fmt.Errorf("partition: create %s: %w", dir, Classify(err))
 	}
 	bases, err := listSegments(fsys, dir)
 	if err != nil {
 		return nil, stats, 0, err
 	}
-	l := &Log{dir: dir, cfg: cfg, files: files, log: log}
+	l := &Log{dir: dir, cfg: cfg, files: files, logger: logger}
 	opts := cfg.segmentOptions()
 	v2Start, hasFormat, err := readFormat(fsys, dir)
 	if err != nil {
@@ -52,11 +52,11 @@ func openLog(dir string, cfg *Config, files *segment.FileCache, log zerolog.Logg
 	if len(bases) == 0 {
 		s, err := segment.Create(files, dir, 0, opts)
 		if err != nil {
-			return nil, stats, 0, fmt.Errorf("partition: create first segment in %s: %w", dir, classify(err))
+			return nil, stats, 0, fmt.Errorf("partition: create first segment in %s: %w", dir, Classify(err))
 		}
 		if err := fsys.SyncDir(dir); err != nil {
 			s.Close()
-			return nil, stats, 0, fmt.Errorf("partition: sync dir %s: %w", dir, classify(err))
+			return nil, stats, 0, fmt.Errorf("partition: sync dir %s: %w", dir, Classify(err))
 		}
 		l.segs = []*segment.Segment{s}
 		return l, stats, scanned, nil
@@ -79,7 +79,7 @@ func openLog(dir string, cfg *Config, files *segment.FileCache, log zerolog.Logg
 		s, st, err := segment.Open(files, dir, base, o, mode, nextBase)
 		if err != nil {
 			l.closeSegments()
-			return nil, stats, 0, fmt.Errorf("partition: open segment %d in %s: %w", base, dir, classify(err))
+			return nil, stats, 0, fmt.Errorf("partition: open segment %d in %s: %w", base, dir, Classify(err))
 		}
 		if mode == segment.Recover || st.TruncatedBytes > 0 || st.IndexRebuilt {
 			// A clean open reads only the active segment's last index
@@ -91,10 +91,10 @@ func openLog(dir string, cfg *Config, files *segment.FileCache, log zerolog.Logg
 		// Zeros written ahead of the data are not torn data.
 		stats.TruncatedBytes += st.TruncatedBytes - st.ZeroTailBytes
 		if st.IndexRebuilt {
-			log.Warn().Uint64("base_offset", base).Msg("rebuilt a damaged index from its log")
+			logger.Warn().Uint64("base_offset", base).Msg("rebuilt a damaged index from its log")
 		}
 		if len(st.DamagedFrames) > 0 {
-			log.Error().Uint64("base_offset", base).Interface("positions", st.DamagedFrames).
+			logger.Error().Uint64("base_offset", base).Interface("positions", st.DamagedFrames).
 				Msg("kept damaged frames in the log (their checksums fail, good frames follow): reads of them report data loss")
 		}
 		l.segs = append(l.segs, s)
@@ -105,11 +105,11 @@ func openLog(dir string, cfg *Config, files *segment.FileCache, log zerolog.Logg
 			l.closeSegments()
 			return nil, stats, 0, err
 		}
-		log.Info().Uint64("legacy_segments_below", l.next).Uint64("from_offset", base).
+		logger.Info().Uint64("legacy_segments_below", l.next).Uint64("from_offset", base).
 			Msg("upgraded a partition written by the previous release: its segments are read as they are, new records are stored as RecordBatch v2")
 	}
 	if stats.TruncatedBytes > 0 {
-		log.Warn().Int64("truncated_bytes", stats.TruncatedBytes).Uint64("next_offset", l.next).
+		logger.Warn().Int64("truncated_bytes", stats.TruncatedBytes).Uint64("next_offset", l.next).
 			Int64("scanned_bytes", stats.ScannedBytes).Dur("took_ms", time.Since(start)).
 			Msg("recovery truncated a torn tail")
 	}
@@ -130,15 +130,15 @@ func (l *Log) upgrade() error {
 		return l.roll()
 	}
 	if err := old.Close(); err != nil {
-		return fmt.Errorf("partition: close empty legacy segment %d: %w", old.Base(), classify(err))
+		return fmt.Errorf("partition: close empty legacy segment %d: %w", old.Base(), Classify(err))
 	}
 	s, err := segment.Create(l.files, l.dir, old.Base(), l.cfg.segmentOptions())
 	if err != nil {
-		return fmt.Errorf("partition: create segment %d: %w", old.Base(), classify(err))
+		return fmt.Errorf("partition: create segment %d: %w", old.Base(), Classify(err))
 	}
 	l.segs[len(l.segs)-1] = s
 	if err := l.cfg.FS.SyncDir(l.dir); err != nil {
-		return fmt.Errorf("partition: sync dir %s: %w", l.dir, classify(err))
+		return fmt.Errorf("partition: sync dir %s: %w", l.dir, Classify(err))
 	}
 	return nil
 }
@@ -147,7 +147,7 @@ func (l *Log) upgrade() error {
 func listSegments(fsys vfs.FS, dir string) ([]uint64, error) {
 	entries, err := fsys.ReadDir(dir)
 	if err != nil {
-		return nil, fmt.Errorf("partition: list %s: %w", dir, classify(err))
+		return nil, fmt.Errorf("partition: list %s: %w", dir, Classify(err))
 	}
 	var bases []uint64
 	for _, e := range entries {
@@ -195,7 +195,7 @@ func (l *Log) Append(frames []byte, count int) error {
 		}
 	}
 	if err := l.active().Append(frames); err != nil {
-		return classify(err)
+		return Classify(err)
 	}
 	l.next += uint64(count)
 	l.dirty = true
@@ -213,7 +213,7 @@ func (l *Log) Sync() error {
 		return nil
 	}
 	if err := l.active().Sync(); err != nil {
-		return classify(err)
+		return Classify(err)
 	}
 	l.dirty = false
 	return nil
@@ -231,14 +231,14 @@ func (l *Log) roll() error {
 	l.dirty = false
 	s, err := segment.Create(l.files, l.dir, l.next, l.cfg.segmentOptions())
 	if err != nil {
-		return fmt.Errorf("partition: create segment %d: %w", l.next, classify(err))
+		return fmt.Errorf("partition: create segment %d: %w", l.next, Classify(err))
 	}
 	if err := l.cfg.FS.SyncDir(l.dir); err != nil {
 		s.Close()
-		return fmt.Errorf("partition: sync dir %s: %w", l.dir, classify(err))
+		return fmt.Errorf("partition: sync dir %s: %w", l.dir, Classify(err))
 	}
 	l.segs = append(l.segs, s)
-	l.log.Debug().Uint64("base_offset", l.next).Int("segments", len(l.segs)).Msg("rolled segment")
+	l.logger.Debug().Uint64("base_offset", l.next).Int("segments", len(l.segs)).Msg("rolled segment")
 	return nil
 }
 
@@ -253,10 +253,10 @@ func (l *Log) View(offset uint64) (*segment.View, error) {
 	s := l.segs[i]
 	pos, err := s.Locate(offset)
 	if err != nil {
-		return nil, classify(err)
+		return nil, Classify(err)
 	}
 	v, err := s.View(pos)
-	return v, classify(err)
+	return v, Classify(err)
 }
 
 // Retain deletes whole sealed segments that retention no longer keeps and
@@ -272,7 +272,7 @@ func (l *Log) Retain(now time.Time) (int, error) {
 			// A sealed segment's last write is its newest record's append time.
 			mt, err := s.ModTime()
 			if err != nil {
-				return deleted, classify(err)
+				return deleted, Classify(err)
 			}
 			drop = now.Sub(mt) > l.cfg.RetentionAge
 		}
@@ -288,13 +288,13 @@ func (l *Log) Retain(now time.Time) (int, error) {
 		l.segs = l.segs[1:]
 		deleted++
 		if err != nil {
-			removeErr = fmt.Errorf("partition: remove segment %d: %w", s.Base(), classify(err))
+			removeErr = fmt.Errorf("partition: remove segment %d: %w", s.Base(), Classify(err))
 			break
 		}
 	}
 	if deleted > 0 {
 		if err := l.cfg.FS.SyncDir(l.dir); err != nil && removeErr == nil {
-			removeErr = fmt.Errorf("partition: sync dir %s: %w", l.dir, classify(err))
+			removeErr = fmt.Errorf("partition: sync dir %s: %w", l.dir, Classify(err))
 		}
 	}
 	return deleted, removeErr

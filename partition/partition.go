@@ -49,11 +49,11 @@ type Batch struct {
 // carries out what it decides: it writes and syncs the Log, answers, wakes
 // subscribers, runs timers. The decisions are the core's.
 type Partition struct {
-	topic string
-	id    uint32
-	cfg   *Config
-	log   zerolog.Logger
-	loop  *actor.Loop
+	topic  string
+	id     uint32
+	cfg    *Config
+	logger zerolog.Logger
+	loop   *actor.Loop
 
 	appendc chan *appendReq
 	readc   chan readReq
@@ -140,7 +140,7 @@ func newPartition(topic string, id uint32, l *Log, cfg *Config) *Partition {
 		topic:   topic,
 		id:      id,
 		cfg:     cfg,
-		log:     cfg.Logger.With().Str("topic", topic).Uint32("partition", id).Logger(),
+		logger:  cfg.Logger.With().Str("topic", topic).Uint32("partition", id).Logger(),
 		appendc: make(chan *appendReq, mailboxSize),
 		readc:   make(chan readReq), // unbuffered: ReadInto relies on it
 		offsetc: make(chan offsetReq),
@@ -150,7 +150,7 @@ func newPartition(topic string, id uint32, l *Log, cfg *Config) *Partition {
 		retainc: actor.NewSignal(),
 		plog:    l,
 	}
-	p.core = newCore(cfg, p.log, l.Next())
+	p.core = newCore(cfg, p.logger, l.Next())
 	p.stats.publish(l, p.core.durable)
 	return p
 }
@@ -254,7 +254,7 @@ func (p *Partition) ReadInto(ctx context.Context, buf []byte, offset uint64, max
 	defer res.view.Release()
 	data, first, next, err := res.view.Read(buf, offset, maxBytes)
 	if err != nil {
-		return Batch{}, fmt.Errorf("partition %s-%d: read at offset %d: %w", p.topic, p.id, offset, classify(err))
+		return Batch{}, fmt.Errorf("partition %s-%d: read at offset %d: %w", p.topic, p.id, offset, Classify(err))
 	}
 	if next > res.next {
 		// Only durable records are served; trim what a failed sync left behind.
@@ -488,11 +488,11 @@ func (p *Partition) handleRead(r readReq) {
 func (p *Partition) handleRetain() {
 	n, err := p.plog.Retain(time.Now())
 	if err != nil {
-		p.log.Error().Err(err).Msg("retention failed")
+		p.logger.Error().Err(err).Msg("retention failed")
 	}
 	if n > 0 {
 		p.stats.publish(p.plog, p.core.durable)
-		p.log.Info().Int("segments_deleted", n).Uint64("log_start_offset", p.plog.LogStart()).Msg("retention deleted segments")
+		p.logger.Info().Int("segments_deleted", n).Uint64("log_start_offset", p.plog.LogStart()).Msg("retention deleted segments")
 	}
 }
 
@@ -515,12 +515,12 @@ func (p *Partition) shutdown() {
 		// this partition's active segment rather than trust it.
 		p.closeErr = err
 		if err := p.plog.CloseFailed(); err != nil {
-			p.log.Error().Err(err).Msg("close failed")
+			p.logger.Error().Err(err).Msg("close failed")
 		}
 		return
 	}
 	if err := p.plog.Close(); err != nil {
 		p.closeErr = err
-		p.log.Error().Err(err).Msg("close failed")
+		p.logger.Error().Err(err).Msg("close failed")
 	}
 }

@@ -40,7 +40,7 @@ type Registry struct {
 	dir      string
 	cfg      Config
 	files    *segment.FileCache
-	log      zerolog.Logger
+	logger   zerolog.Logger
 	lockFile *os.File
 	recovery RecoveryStats
 
@@ -63,18 +63,18 @@ func Open(dataDir string, cfg Config) (*Registry, error) {
 	fsys := cfg.FS
 	if _, err := fsys.Stat(dataDir); errors.Is(err, os.ErrNotExist) {
 		if err := fsys.MkdirAll(dataDir, 0o755); err != nil {
-			return nil, fmt.Errorf("partition: create data dir %s: %w", dataDir, classify(err))
+			return nil, fmt.Errorf("partition: create data dir %s: %w", dataDir, Classify(err))
 		}
 		// A new directory is durable only once its parent is synced.
 		if err := fsys.SyncDir(filepath.Dir(filepath.Clean(dataDir))); err != nil {
-			return nil, fmt.Errorf("partition: sync parent of %s: %w", dataDir, classify(err))
+			return nil, fmt.Errorf("partition: sync parent of %s: %w", dataDir, Classify(err))
 		}
 	}
 	r := &Registry{
 		dir:        dataDir,
 		cfg:        cfg,
 		files:      segment.NewFileCache(fsys, cfg.MaxOpenFiles),
-		log:        cfg.Logger,
+		logger:     cfg.Logger,
 		retainStop: make(chan struct{}),
 		retainDone: make(chan struct{}),
 	}
@@ -95,8 +95,8 @@ func Open(dataDir string, cfg Config) (*Registry, error) {
 }
 
 func (r *Registry) openPartition(t string, p uint32, clean, previous bool) (*Partition, segment.RecoverStats, int, error) {
-	log := r.log.With().Str("topic", t).Uint32("partition", p).Logger()
-	l, st, scanned, err := openLog(partitionDir(r.dir, t, p), &r.cfg, r.files, log, clean, previous)
+	logger := r.logger.With().Str("topic", t).Uint32("partition", p).Logger()
+	l, st, scanned, err := openLog(partitionDir(r.dir, t, p), &r.cfg, r.files, logger, clean, previous)
 	if err != nil {
 		return nil, st, 0, err
 	}

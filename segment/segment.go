@@ -139,7 +139,7 @@ type Segment struct {
 	o         Options
 	logPath   string
 	indexPath string
-	log       *cachedFile
+	file      *cachedFile
 
 	size      int64  // committed bytes
 	alloc     int64  // file bytes written: size, then zeros (PreallocateBytes)
@@ -164,13 +164,13 @@ func Create(c *FileCache, dir string, base uint64, o Options) (*Segment, error) 
 	}
 	s := newSegment(c, dir, base, o, os.O_RDWR|os.O_CREATE|os.O_TRUNC)
 	s.next, s.idxLoaded = base, true
-	if _, err := s.log.acquire(); err != nil {
-		s.log.close()
+	if _, err := s.file.acquire(); err != nil {
+		s.file.close()
 		return nil, fmt.Errorf("segment: create: %w", err)
 	}
-	s.log.release()
-	if err := writeIndexFile(s.log.c, s.indexPath, nil, 0); err != nil {
-		s.log.close()
+	s.file.release()
+	if err := writeIndexFile(s.file.c, s.indexPath, nil, 0); err != nil {
+		s.file.close()
 		return nil, fmt.Errorf("segment: create %s: %w", s.indexPath, err)
 	}
 	return s, nil
@@ -188,7 +188,7 @@ func newSegment(c *FileCache, dir string, base uint64, o Options, flag int) *Seg
 	if s.o.Legacy {
 		s.fm = legacy
 	}
-	s.log = c.newFile(s.logPath, flag)
+	s.file = c.newFile(s.logPath, flag)
 	return s
 }
 
@@ -220,7 +220,7 @@ func Open(c *FileCache, dir string, base uint64, o Options, mode OpenMode, nextB
 		st, err = s.recover()
 	}
 	if err != nil {
-		s.log.close()
+		s.file.close()
 		return nil, st, fmt.Errorf("segment: open %s (%s): %w", s.logPath, mode, err)
 	}
 	return s, st, nil
@@ -230,16 +230,16 @@ func Open(c *FileCache, dir string, base uint64, o Options, mode OpenMode, nextB
 // end, and falls back to recover if anything does not fit.
 func (s *Segment) openClean() (RecoverStats, error) {
 	var st RecoverStats
-	f, err := s.log.acquire()
+	f, err := s.file.acquire()
 	if err != nil {
 		return st, err
 	}
 	size, err := f.Size()
-	s.log.release()
+	s.file.release()
 	if err != nil {
 		return st, err
 	}
-	data, err := readIndexFile(s.log.c, s.indexPath, (size/minFrameSize+1)*indexEntrySize)
+	data, err := readIndexFile(s.file.c, s.indexPath, (size/minFrameSize+1)*indexEntrySize)
 	if err != nil {
 		return s.recover()
 	}
@@ -279,11 +279,11 @@ func (s *Segment) recover() (RecoverStats, error) {
 		return st, err
 	}
 	if st.TruncatedBytes > 0 {
-		f, err := s.log.acquire()
+		f, err := s.file.acquire()
 		if err != nil {
 			return st, err
 		}
-		defer s.log.release()
+		defer s.file.release()
 		if err := f.Truncate(s.size); err != nil {
 			return st, fmt.Errorf("truncate torn tail at %d: %w", s.size, err)
 		}
@@ -292,7 +292,7 @@ func (s *Segment) recover() (RecoverStats, error) {
 		}
 		s.alloc = s.size
 	}
-	if err := writeIndexFile(s.log.c, s.indexPath, s.idx.entries, 0); err == nil {
+	if err := writeIndexFile(s.file.c, s.indexPath, s.idx.entries, 0); err == nil {
 		s.idx.written = len(s.idx.entries)
 	}
 	return st, nil
@@ -303,11 +303,11 @@ func (s *Segment) recover() (RecoverStats, error) {
 // it as TruncatedBytes (it does not truncate). Only I/O errors are returned.
 func (s *Segment) scanTail(verifyCRC bool) (RecoverStats, error) {
 	var st RecoverStats
-	f, err := s.log.acquire()
+	f, err := s.file.acquire()
 	if err != nil {
 		return st, err
 	}
-	defer s.log.release()
+	defer s.file.release()
 	end, err := f.Size()
 	if err != nil {
 		return st, err
@@ -406,11 +406,11 @@ func (s *Segment) Append(frames []byte) error {
 	if next-s.base > math.MaxUint32 {
 		return fmt.Errorf("%w: %s would hold offsets up to %d", ErrFull, s.logPath, next)
 	}
-	f, err := s.log.acquire()
+	f, err := s.file.acquire()
 	if err != nil {
 		return fmt.Errorf("segment: append: %w", err)
 	}
-	defer s.log.release()
+	defer s.file.release()
 	if s.dirtyTail != nil {
 		if err := f.Truncate(s.size); err != nil {
 			return fmt.Errorf("segment: append to %s: cut failed write at %d: %w", s.logPath, s.size, err)
@@ -492,11 +492,11 @@ func (s *Segment) PreallocateAhead() {
 		s.alloc-s.size >= s.o.PreallocateBytes/2 || s.alloc >= s.o.MaxBytes {
 		return
 	}
-	f, err := s.log.acquire()
+	f, err := s.file.acquire()
 	if err != nil {
 		return
 	}
-	defer s.log.release()
+	defer s.file.release()
 	s.preallocate(f, s.size)
 }
 
@@ -506,11 +506,11 @@ func (s *Segment) cutPreallocated() error {
 	if s.alloc <= s.size && s.dirtyTail == nil {
 		return nil
 	}
-	f, err := s.log.acquire()
+	f, err := s.file.acquire()
 	if err != nil {
 		return err
 	}
-	defer s.log.release()
+	defer s.file.release()
 	if err := f.Truncate(s.size); err != nil {
 		return err
 	}
@@ -529,12 +529,12 @@ func (s *Segment) Sync() error {
 	if s.sealed {
 		return nil
 	}
-	f, err := s.log.acquire()
+	f, err := s.file.acquire()
 	if err != nil {
 		return fmt.Errorf("segment: sync: %w", err)
 	}
 	err = f.Sync()
-	s.log.release()
+	s.file.release()
 	if err == nil {
 		err = s.syncErr
 	}
@@ -549,7 +549,7 @@ func (s *Segment) flushIndex() {
 	if !s.idxLoaded || s.idx.written >= len(s.idx.entries) {
 		return
 	}
-	if err := writeIndexFile(s.log.c, s.indexPath, s.idx.entries, s.idx.written); err == nil {
+	if err := writeIndexFile(s.file.c, s.indexPath, s.idx.entries, s.idx.written); err == nil {
 		s.idx.written = len(s.idx.entries)
 	}
 }
@@ -567,9 +567,9 @@ func (s *Segment) Seal() error {
 		return err
 	}
 	s.sealed = true
-	s.log.c.mu.Lock()
-	s.log.flag = os.O_RDONLY
-	s.log.c.mu.Unlock()
+	s.file.c.mu.Lock()
+	s.file.flag = os.O_RDONLY
+	s.file.c.mu.Unlock()
 	return nil
 }
 
@@ -586,7 +586,7 @@ func (s *Segment) Close() error {
 		_ = s.cutPreallocated()
 	}
 	s.closed = true
-	if err := s.log.close(); err != nil {
+	if err := s.file.close(); err != nil {
 		return fmt.Errorf("segment: close %s: %w", s.logPath, err)
 	}
 	return nil
@@ -642,11 +642,11 @@ func (s *Segment) Locate(offset uint64) (int64, error) {
 
 // checkEntry reads the frame header an entry points at and compares bases.
 func (s *Segment) checkEntry(e indexEntry) (bool, error) {
-	f, err := s.log.acquire()
+	f, err := s.file.acquire()
 	if err != nil {
 		return false, fmt.Errorf("segment: locate: %w", err)
 	}
-	defer s.log.release()
+	defer s.file.release()
 	hdr := s.hdr[:s.fm.headerSize]
 	if _, err := f.ReadAt(hdr, int64(e.pos)); err != nil && !errors.Is(err, io.EOF) {
 		return false, fmt.Errorf("segment: locate in %s: %w", s.logPath, err)
@@ -657,7 +657,7 @@ func (s *Segment) checkEntry(e indexEntry) (bool, error) {
 
 // loadIndex reads a sealed segment's index file, rebuilding it if invalid.
 func (s *Segment) loadIndex() error {
-	data, err := readIndexFile(s.log.c, s.indexPath, (s.size/minFrameSize+1)*indexEntrySize)
+	data, err := readIndexFile(s.file.c, s.indexPath, (s.size/minFrameSize+1)*indexEntrySize)
 	if err == nil {
 		var entries []indexEntry
 		if entries, err = parseIndex(data, s.size, s.next-s.base); err == nil {
@@ -672,11 +672,11 @@ func (s *Segment) loadIndex() error {
 // rebuildIndex walks the frame headers of the committed log and rewrites the
 // index file. It stops at a frame it cannot parse: reads reaching it fail.
 func (s *Segment) rebuildIndex() error {
-	f, err := s.log.acquire()
+	f, err := s.file.acquire()
 	if err != nil {
 		return fmt.Errorf("segment: rebuild index: %w", err)
 	}
-	defer s.log.release()
+	defer s.file.release()
 	s.idx.reset()
 	r := newReader(f, s.fm, s.size, s.o.MaxFrameBytes, scanChunk, nil)
 	_, _, err = r.walk(0, s.base, false, func(pos int64, h frameInfo, _ bool) {
@@ -686,7 +686,7 @@ func (s *Segment) rebuildIndex() error {
 		return fmt.Errorf("segment: rebuild index of %s: %w", s.logPath, err)
 	}
 	s.idxLoaded = true
-	if werr := writeIndexFile(s.log.c, s.indexPath, s.idx.entries, 0); werr == nil {
+	if werr := writeIndexFile(s.file.c, s.indexPath, s.idx.entries, 0); werr == nil {
 		s.idx.written = len(s.idx.entries)
 	}
 	return nil
@@ -700,9 +700,9 @@ func (s *Segment) View(from int64) (*View, error) {
 	if from < 0 || from > s.size {
 		return nil, fmt.Errorf("%w: position %d not in [0, %d] of %s", ErrOutOfRange, from, s.size, s.logPath)
 	}
-	f, err := s.log.acquire()
+	f, err := s.file.acquire()
 	if err != nil {
 		return nil, fmt.Errorf("segment: view: %w", err)
 	}
-	return &View{h: s.log, f: f, fm: s.fm, base: s.base, start: from, end: s.size, maxFrame: s.o.MaxFrameBytes}, nil
+	return &View{h: s.file, f: f, fm: s.fm, base: s.base, start: from, end: s.size, maxFrame: s.o.MaxFrameBytes}, nil
 }

@@ -119,7 +119,7 @@ const connReadBuffer = 128 << 10
 type Server struct {
 	grpc   *grpc.Server
 	health *health.Server
-	log    zerolog.Logger
+	logger zerolog.Logger
 	// metrics counts calls and mirrors health; nil when off.
 	metrics *metrics.Metrics
 	// starting refuses BrokerService calls until Ready.
@@ -142,7 +142,7 @@ func New(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{health: health.NewServer(), log: opts.Logger, metrics: opts.Metrics}
+	s := &Server{health: health.NewServer(), logger: opts.Logger, metrics: opts.Metrics}
 	s.stopping, s.stop = context.WithCancel(context.Background())
 	s.grpc = grpc.NewServer(
 		grpc.ForceServerCodecV2(newCodec()),
@@ -355,7 +355,7 @@ func (s *stoppableStream) RecvMsg(m any) error {
 
 // panicked keeps a bug in one handler from taking the broker down.
 func (s *Server) panicked(method string, r any) error {
-	s.log.Error().Str("method", method).Interface("panic", r).Bytes("stack", debug.Stack()).Msg("rpc handler panicked")
+	s.logger.Error().Str("method", method).Interface("panic", r).Bytes("stack", debug.Stack()).Msg("rpc handler panicked")
 	return status.Errorf(codes.Internal, "server: internal error in %s", method)
 }
 
@@ -370,12 +370,12 @@ type topicRequest interface{ GetTopic() string }
 
 func (s *Server) logRPC(method string, req any, took time.Duration, err error) {
 	code := status.Code(err)
-	ev := s.log.Debug()
+	ev := s.logger.Debug()
 	switch code {
 	case codes.Internal, codes.DataLoss, codes.Unknown:
-		ev = s.log.Error()
+		ev = s.logger.Error()
 	case codes.ResourceExhausted:
-		ev = s.log.Warn()
+		ev = s.logger.Warn()
 	}
 	if !ev.Enabled() {
 		return

@@ -155,7 +155,7 @@ func checkHostPort(addr string) error {
 	return nil
 }
 
-func (c config) partitionConfig(log zerolog.Logger) partition.Config {
+func (c config) partitionConfig(logger zerolog.Logger) partition.Config {
 	return partition.Config{
 		SegmentBytes:   c.segmentBytes,
 		Fsync:          partition.FsyncMode(c.fsync),
@@ -165,7 +165,7 @@ func (c config) partitionConfig(log zerolog.Logger) partition.Config {
 		MaxRecordBytes: c.maxRecordBytes,
 		MaxPartitions:  uint32(c.maxPartitions),
 		MaxOpenFiles:   c.openFiles(),
-		Logger:         log,
+		Logger:         logger,
 	}
 }
 

@@ -40,7 +40,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprint(stdout, versionInfo())
 		return nil
 	}
-	log := newLogger(cfg, stderr)
+	logger := newLogger(cfg, stderr)
 
 	// Listen first and serve health (NOT_SERVING) while storage recovers,
 	// which can take a while after a crash: orchestrators see the broker
@@ -58,7 +58,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	srv, err := server.New(server.Options{
 		Registry:       &pend,
 		Groups:         &pend,
-		Logger:         log,
+		Logger:         logger,
 		MaxRecordBytes: cfg.maxRecordBytes, // check() made these what storage uses
 		MaxPartitions:  uint32(cfg.maxPartitions),
 		Metrics:        ms.metrics(),
@@ -72,7 +72,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return srv.Serve(lis) })
 	g.Go(ms.serve)
-	log.Info().Str("addr", lis.Addr().String()).Str("metrics_addr", ms.addr()).Str("data_dir", cfg.dataDir).
+	logger.Info().Str("addr", lis.Addr().String()).Str("metrics_addr", ms.addr()).Str("data_dir", cfg.dataDir).
 		Msg("recovering data directory; health NOT_SERVING until done")
 	testHookRecovering(lis.Addr(), ms.addr())
 
@@ -82,7 +82,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	openc := make(chan opened, 1)
 	go func() {
-		st, err := openStorageFn(cfg, log, ms.metrics())
+		st, err := openStorageFn(cfg, logger, ms.metrics())
 		openc <- opened{st, err}
 	}()
 	var o opened
@@ -94,7 +94,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		// did stays, what it did not is redone at the next start); it runs
 		// on until the process exits, and closes what it opened if it
 		// finishes first.
-		log.Warn().Msg("stop requested during recovery: stopping now; the next start recovers again")
+		logger.Warn().Msg("stop requested during recovery: stopping now; the next start recovers again")
 		go func() {
 			if late := <-openc; late.err == nil {
 				_ = late.st.close()
@@ -115,11 +115,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if gctx.Err() == nil { // no signal during recovery
 		srv.Ready()
 	}
-	logStart(log, lis.Addr(), ms.addr(), cfg, rec)
+	logStart(logger, lis.Addr(), ms.addr(), cfg, rec)
 
 	g.Go(func() error {
 		<-gctx.Done() // a signal, or a server failed
-		return shutdown(log, srv, ms, st, cfg.shutdownTimeout)
+		return shutdown(logger, srv, ms, st, cfg.shutdownTimeout)
 	})
 	return g.Wait()
 }
@@ -132,8 +132,8 @@ var testHookRecovering = func(grpcAddr net.Addr, metricsAddr string) {}
 
 // openStorage opens the partitions (crash recovery happens here) and the
 // consumer groups on the data directory.
-func openStorage(cfg config, log zerolog.Logger, m *metrics.Metrics) (storage, error) {
-	pcfg := cfg.partitionConfig(log)
+func openStorage(cfg config, logger zerolog.Logger, m *metrics.Metrics) (storage, error) {
+	pcfg := cfg.partitionConfig(logger)
 	if m != nil { // a nil *Metrics in the interface would still be called
 		pcfg.Observer = m
 	}
@@ -141,7 +141,7 @@ func openStorage(cfg config, log zerolog.Logger, m *metrics.Metrics) (storage, e
 	if err != nil {
 		return storage{}, fmt.Errorf("data dir %s: %w", cfg.dataDir, err)
 	}
-	groups, err := group.Open(cfg.dataDir, group.Config{Topics: reg, Logger: log})
+	groups, err := group.Open(cfg.dataDir, group.Config{Topics: reg, Logger: logger})
 	if err != nil {
 		return storage{}, errors.Join(fmt.Errorf("consumer groups in %s: %w", cfg.dataDir, err), closeRegistry(reg))
 	}
@@ -178,20 +178,20 @@ func (s storage) close() error {
 // syncs and writes the clean-shutdown marker, then the metrics listener, so
 // that the stop can be watched. A server that needed to be cut off is only a
 // warning: storage closing cleanly is what keeps the data.
-func shutdown(log zerolog.Logger, srv *server.Server, ms *metricsServer, st storage, timeout time.Duration) error {
+func shutdown(logger zerolog.Logger, srv *server.Server, ms *metricsServer, st storage, timeout time.Duration) error {
 	start := time.Now()
-	log.Info().Dur("timeout_ms", timeout).Msg("shutting down")
+	logger.Info().Dur("timeout_ms", timeout).Msg("shutting down")
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	if err := srv.Stop(ctx); err != nil {
-		log.Warn().Err(err).Msg("in-flight calls cut off at the shutdown timeout")
+		logger.Warn().Err(err).Msg("in-flight calls cut off at the shutdown timeout")
 	}
 	err := st.close()
 	ms.stop()
 	if err != nil {
 		return err
 	}
-	log.Info().Dur("took_ms", time.Since(start)).Msg("broker stopped")
+	logger.Info().Dur("took_ms", time.Since(start)).Msg("broker stopped")
 	return nil
 }
 
@@ -206,11 +206,11 @@ func closeRegistry(reg *partition.Registry) error {
 // start is worth a warning even when nothing needed repair.
 const slowRecovery = 5 * time.Second
 
-func logStart(log zerolog.Logger, addr net.Addr, metricsAddr string, cfg config, rec partition.RecoveryStats) {
+func logStart(logger zerolog.Logger, addr net.Addr, metricsAddr string, cfg config, rec partition.RecoveryStats) {
 	if rec.ScannedSegments > 0 || rec.TruncatedBytes > 0 || rec.Duration > slowRecovery {
 		// Per-partition details (which tail was cut) are in storage's own
 		// warnings, each with its topic and partition.
-		log.Warn().
+		logger.Warn().
 			Bool("clean", rec.Clean).
 			Int("scanned_segments", rec.ScannedSegments).
 			Int64("scanned_bytes", rec.ScannedBytes).
@@ -218,7 +218,7 @@ func logStart(log zerolog.Logger, addr net.Addr, metricsAddr string, cfg config,
 			Dur("recovery_ms", rec.Duration).
 			Msg("recovery scanned or repaired the log, or was slow")
 	}
-	log.Info().
+	logger.Info().
 		Str("addr", addr.String()).
 		Str("metrics_addr", metricsAddr).
 		Str("data_dir", cfg.dataDir).

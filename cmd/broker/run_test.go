@@ -270,10 +270,10 @@ func TestRunVersionAndHelp(t *testing.T) {
 // timeout); storage that finishes opening afterwards is closed again.
 func TestRunStopDuringRecovery(t *testing.T) {
 	release, opening, closed := make(chan struct{}), make(chan struct{}), make(chan struct{})
-	openStorageFn = func(cfg config, log zerolog.Logger, m *metrics.Metrics) (storage, error) {
+	openStorageFn = func(cfg config, logger zerolog.Logger, m *metrics.Metrics) (storage, error) {
 		close(opening)
 		<-release
-		st, err := openStorage(cfg, log, m)
+		st, err := openStorage(cfg, logger, m)
 		close(closed) // returned to run's goroutine, which closes it
 		return st, err
 	}

@@ -13,11 +13,11 @@ import (
 // group is one group's coordinator actor: the only goroutine that touches the
 // group's members, generation, assignment and offsets.
 type group struct {
-	name string
-	c    *Coordinator
-	log  zerolog.Logger
-	loop *actor.Loop
-	reqc chan request
+	name   string
+	c      *Coordinator
+	logger zerolog.Logger
+	loop   *actor.Loop
+	reqc   chan request
 
 	// Owned by the actor goroutine (run and handle*); nothing else touches them.
 	cur        state               // generation and topic as the members know them; offsets as on disk
@@ -82,7 +82,7 @@ func startGroup(c *Coordinator, st *state, broken error) *group {
 	g := &group{
 		name:       st.group,
 		c:          c,
-		log:        c.log.With().Str("group", st.group).Logger(),
+		logger:     c.logger.With().Str("group", st.group).Logger(),
 		reqc:       make(chan request, mailboxSize),
 		cur:        *st,
 		members:    map[string]*Member{},
@@ -169,7 +169,7 @@ func (g *group) handleBatch(batch []request) {
 		err = writeFileAtomic(g.c.cfg.FS, g.c.dir, fileName(g.name), encodeState(&next))
 	}
 	if err != nil {
-		g.log.Error().Err(err).Msg("writing group offsets failed; refusing this batch's joins and commits")
+		g.logger.Error().Err(err).Msg("writing group offsets failed; refusing this batch's joins and commits")
 		g.failBatch(&b, before, err)
 	} else {
 		g.cur = next
@@ -334,7 +334,7 @@ func (g *group) rebalance() {
 	for id, m := range g.members {
 		m.publish(&Assignment{MemberID: id, Generation: g.cur.generation, Partitions: g.assignment[id]})
 	}
-	g.log.Info().Uint64("generation", g.cur.generation).Str("topic", g.cur.topic).
+	g.logger.Info().Uint64("generation", g.cur.generation).Str("topic", g.cur.topic).
 		Int("members", len(g.members)).Uint32("partitions", n).Msg("group rebalanced")
 }
 

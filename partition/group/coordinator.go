@@ -68,9 +68,9 @@ type MemberInfo struct {
 
 // Coordinator owns every consumer group of a broker. Safe for concurrent use.
 type Coordinator struct {
-	dir string
-	cfg Config
-	log zerolog.Logger
+	dir    string
+	cfg    Config
+	logger zerolog.Logger
 
 	mu     sync.Mutex // guards groups and closed: the name -> actor map, never a group's state
 	groups map[string]*group
@@ -90,7 +90,7 @@ func Open(dataDir string, cfg Config) (*Coordinator, error) {
 	c := &Coordinator{
 		dir:    filepath.Join(dataDir, Dir),
 		cfg:    cfg,
-		log:    cfg.Logger.With().Str("component", "groups").Logger(),
+		logger: cfg.Logger.With().Str("component", "groups").Logger(),
 		groups: map[string]*group{},
 	}
 	fsys := cfg.FS
@@ -120,7 +120,7 @@ func Open(dataDir string, cfg Config) (*Coordinator, error) {
 		case strings.HasSuffix(name, fileSuffix) && !e.IsDir():
 			c.load(path, strings.TrimSuffix(name, fileSuffix))
 		default:
-			c.log.Warn().Str("file", path).Msg("ignoring unexpected file in the groups directory")
+			c.logger.Warn().Str("file", path).Msg("ignoring unexpected file in the groups directory")
 		}
 	}
 	return c, nil
@@ -131,7 +131,7 @@ func Open(dataDir string, cfg Config) (*Coordinator, error) {
 func (c *Coordinator) load(path, name string) {
 	hashed := strings.HasPrefix(name, hashedPrefix)
 	if !hashed && validateName("group", name) != nil {
-		c.log.Warn().Str("file", path).Msg("ignoring offsets file whose name is no group name")
+		c.logger.Warn().Str("file", path).Msg("ignoring offsets file whose name is no group name")
 		return
 	}
 	var broken error
@@ -143,7 +143,7 @@ func (c *Coordinator) load(path, name string) {
 	if hashed {
 		// A long name's file is named by its hash: the name is inside.
 		if err != nil || fileName(s.group) != filepath.Base(path) {
-			c.log.Error().Err(err).Str("file", path).Msg("ignoring offsets file of a long group name: unreadable, or not that group's (move it away)")
+			c.logger.Error().Err(err).Str("file", path).Msg("ignoring offsets file of a long group name: unreadable, or not that group's (move it away)")
 			return
 		}
 		name = s.group
@@ -157,7 +157,7 @@ func (c *Coordinator) load(path, name string) {
 	}
 	if err != nil {
 		broken = fmt.Errorf("group %q: offsets file %s unusable (move it away to reset the group): %w", name, path, err)
-		c.log.Error().Err(broken).Msg("group refuses work")
+		c.logger.Error().Err(broken).Msg("group refuses work")
 	}
 	c.groups[name] = startGroup(c, st, broken)
 }
