@@ -212,35 +212,38 @@ var (
 	})
 )
 
+// streamEncoder is what the gzip and lz4 writers share.
+type streamEncoder interface {
+	Reset(io.Writer)
+	io.WriteCloser
+}
+
+// encodeStream appends src compressed by w to dst.
+func encodeStream(dst []byte, w streamEncoder, src []byte) ([]byte, error) {
+	buf := bytes.NewBuffer(dst)
+	w.Reset(buf)
+	if _, err := w.Write(src); err != nil {
+		return dst, err
+	}
+	if err := w.Close(); err != nil {
+		return dst, err
+	}
+	return buf.Bytes(), nil
+}
+
 // compress appends src compressed with c to dst.
 func compress(dst []byte, c Compression, src []byte) ([]byte, error) {
 	switch c {
 	case Gzip:
-		buf := bytes.NewBuffer(dst)
 		zw := gzipWriters.Get().(*gzip.Writer)
 		defer gzipWriters.Put(zw)
-		zw.Reset(buf)
-		if _, err := zw.Write(src); err != nil {
-			return dst, err
-		}
-		if err := zw.Close(); err != nil {
-			return dst, err
-		}
-		return buf.Bytes(), nil
+		return encodeStream(dst, zw, src)
 	case Snappy:
 		return append(dst, s2.EncodeSnappy(nil, src)...), nil
 	case LZ4:
-		buf := bytes.NewBuffer(dst)
 		zw := lz4Writers.Get().(*lz4.Writer)
 		defer lz4Writers.Put(zw)
-		zw.Reset(buf)
-		if _, err := zw.Write(src); err != nil {
-			return dst, err
-		}
-		if err := zw.Close(); err != nil {
-			return dst, err
-		}
-		return buf.Bytes(), nil
+		return encodeStream(dst, zw, src)
 	case Zstd:
 		return zstdEncoder().EncodeAll(src, dst), nil
 	}

@@ -25,7 +25,7 @@ const goldenBase = 1000
 
 func makeGolden(t *testing.T, nframes int) golden {
 	t.Helper()
-	ffs, dir := faultDir(t)
+	ffs, dir := errorfs.Dir(t)
 	o := Options{IndexIntervalBytes: 256}
 	s, l := buildSegment(t, NewFileCache(ffs, 2), dir, goldenBase, o, 0, 0, 0)
 	var ends []int64
@@ -41,8 +41,8 @@ func makeGolden(t *testing.T, nframes int) golden {
 	}
 	s.Close()
 	return golden{
-		log:       readFS(t, ffs, filepath.Join(dir, LogName(goldenBase))),
-		index:     readFS(t, ffs, filepath.Join(dir, IndexName(goldenBase))),
+		log:       errorfs.ReadFile(t, ffs, filepath.Join(dir, LogName(goldenBase))),
+		index:     errorfs.ReadFile(t, ffs, filepath.Join(dir, IndexName(goldenBase))),
 		l:         l,
 		frameEnds: ends,
 		o:         o,
@@ -52,10 +52,10 @@ func makeGolden(t *testing.T, nframes int) golden {
 // install writes a segment's files (durably) into a fresh FaultFS.
 func install(t *testing.T, log, index []byte) (*errorfs.FaultFS, string) {
 	t.Helper()
-	ffs, dir := faultDir(t)
-	writeFS(t, ffs, filepath.Join(dir, LogName(goldenBase)), log, true)
+	ffs, dir := errorfs.Dir(t)
+	errorfs.WriteFile(t, ffs, filepath.Join(dir, LogName(goldenBase)), log, true)
 	if index != nil {
-		writeFS(t, ffs, filepath.Join(dir, IndexName(goldenBase)), index, true)
+		errorfs.WriteFile(t, ffs, filepath.Join(dir, IndexName(goldenBase)), index, true)
 	}
 	return ffs, dir
 }
@@ -95,7 +95,7 @@ func (g golden) checkPrefix(t *testing.T, log []byte, k int, mode OpenMode, what
 	if s.Size() != wantSize || s.Next() != wantNext || st.TruncatedBytes != int64(len(log))-wantSize {
 		t.Fatalf("%s (%s): size %d next %d stats %+v; want size %d next %d", what, mode, s.Size(), s.Next(), st, wantSize, wantNext)
 	}
-	if got := int64(len(readFS(t, ffs, filepath.Join(dir, LogName(goldenBase))))); got != wantSize {
+	if got := int64(len(errorfs.ReadFile(t, ffs, filepath.Join(dir, LogName(goldenBase))))); got != wantSize {
 		t.Fatalf("%s: file not truncated: %d bytes", what, got)
 	}
 	if k > 0 {
@@ -325,7 +325,7 @@ func TestIndexDamage(t *testing.T) {
 				}
 				s.Close()
 				// A valid prefix may stay for a sealed segment: it is only slower.
-				idx := readFS(t, ffs, filepath.Join(dir, IndexName(goldenBase)))
+				idx := errorfs.ReadFile(t, ffs, filepath.Join(dir, IndexName(goldenBase)))
 				if !bytes.Equal(idx, g.index) && !(mode == Sealed && len(idx) > 0 && bytes.HasPrefix(g.index, idx)) {
 					t.Fatalf("index file not rewritten: %d bytes, want %d", len(idx), len(g.index))
 				}

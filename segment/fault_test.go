@@ -3,68 +3,15 @@ package segment
 import (
 	"bytes"
 	"errors"
-	"io"
-	"os"
 	"syscall"
 	"testing"
 
-	"github.com/logbroker/logbroker/vfs"
 	"github.com/logbroker/logbroker/vfs/errorfs"
 )
 
-// faultDir makes a durable directory /d on a new FaultFS.
-func faultDir(t *testing.T) (*errorfs.FaultFS, string) {
-	t.Helper()
-	ffs := errorfs.NewFaultFS()
-	if err := ffs.MkdirAll("/d", 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := ffs.SyncDir("/"); err != nil {
-		t.Fatal(err)
-	}
-	return ffs, "/d"
-}
-
-func readFS(t *testing.T, fsys vfs.FS, name string) []byte {
-	t.Helper()
-	f, err := fsys.OpenFile(name, os.O_RDONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	size, _ := f.Size()
-	b := make([]byte, size)
-	if _, err := f.ReadAt(b, 0); err != nil && !errors.Is(err, io.EOF) {
-		t.Fatal(err)
-	}
-	return b
-}
-
-func writeFS(t *testing.T, fsys vfs.FS, name string, data []byte, sync bool) {
-	t.Helper()
-	f, err := fsys.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if _, err := f.WriteAt(data, 0); err != nil {
-		t.Fatal(err)
-	}
-	if sync {
-		if err := f.Sync(); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
-func exists(fsys vfs.FS, name string) bool {
-	_, err := fsys.Stat(name)
-	return err == nil
-}
-
 func faultSegment(t *testing.T) (*errorfs.FaultFS, *FileCache, string, *Segment, *testLog) {
 	t.Helper()
-	ffs, dir := faultDir(t)
+	ffs, dir := errorfs.Dir(t)
 	c := NewFileCache(ffs, 4)
 	s, l := buildSegment(t, c, dir, 100, Options{IndexIntervalBytes: 200}, 10, 3, 40)
 	if err := ffs.SyncDir(dir); err != nil {
@@ -106,7 +53,7 @@ func TestPowerLoss(t *testing.T) {
 	}
 	s3.Close()
 	ffs.Crash()
-	if exists(ffs, dir+"/"+LogName(5000)) {
+	if errorfs.Exists(ffs, dir+"/"+LogName(5000)) {
 		t.Fatal("unsynced create survived")
 	}
 }
@@ -162,7 +109,7 @@ func TestAppendENOSPC(t *testing.T) {
 	if s.Size() != size || s.Next() != next {
 		t.Fatalf("state changed: %d %d", s.Size(), s.Next())
 	}
-	if got := int64(len(readFS(t, ffs, dir+"/"+LogName(100)))); got != size {
+	if got := int64(len(errorfs.ReadFile(t, ffs, dir+"/"+LogName(100)))); got != size {
 		t.Fatalf("file is %d bytes after failed append, want %d", got, size)
 	}
 	if got, err := readAll(t, s, 100, 1<<20); err != nil || !bytes.Equal(got, l.want(100)) {
@@ -219,7 +166,7 @@ func TestAppendEIO(t *testing.T) {
 			if err := s.Sync(); err != nil {
 				t.Fatal(err)
 			}
-			if got := int64(len(readFS(t, ffs, dir+"/"+LogName(100)))); got != s.Size() {
+			if got := int64(len(errorfs.ReadFile(t, ffs, dir+"/"+LogName(100)))); got != s.Size() {
 				t.Fatalf("file %d bytes, segment %d", got, s.Size())
 			}
 			ffs.Crash()
@@ -252,7 +199,7 @@ func TestSealCutsFailedAppend(t *testing.T) {
 	if err := s.Seal(); err != nil {
 		t.Fatal(err)
 	}
-	if got := int64(len(readFS(t, ffs, dir+"/"+LogName(100)))); got != s.Size() {
+	if got := int64(len(errorfs.ReadFile(t, ffs, dir+"/"+LogName(100)))); got != s.Size() {
 		t.Fatalf("sealed file is %d bytes, its data %d", got, s.Size())
 	}
 }
@@ -285,7 +232,7 @@ func TestSyncEIO(t *testing.T) {
 }
 
 func TestFileCacheFaultFSUnlink(t *testing.T) {
-	ffs, dir := faultDir(t)
+	ffs, dir := errorfs.Dir(t)
 	c := NewFileCache(ffs, 1)
 	s, l := buildSegment(t, c, dir, 0, Options{}, 3, 3, 10)
 	v, err := s.View(0)

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/logbroker/logbroker/vfs"
+	"github.com/logbroker/logbroker/vfs/errorfs"
 )
 
 // countingFS counts the files open through it and remembers the peak. With
@@ -145,7 +146,7 @@ func TestFileCacheOutOfDescriptors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ffs, dir := faultDir(t)
+			ffs, dir := errorfs.Dir(t)
 			cfs := &countingFS{FS: ffs, limit: limit, errno: tt.errno}
 			c := NewFileCache(cfs, 100)
 			var segs []*Segment

@@ -4,12 +4,10 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
-	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/logbroker/logbroker/batch"
-	"github.com/logbroker/logbroker/vfs"
 	"github.com/logbroker/logbroker/vfs/errorfs"
 )
 
@@ -110,8 +108,8 @@ func FuzzIndexLoad(f *testing.F) {
 		f.Fatal(err)
 	}
 	s.Close()
-	logBytes := readFSb(ffs, filepath.Join("/d", LogName(50)))
-	index := readFSb(ffs, filepath.Join("/d", IndexName(50)))
+	logBytes := errorfs.ReadFile(f, ffs, filepath.Join("/d", LogName(50)))
+	index := errorfs.ReadFile(f, ffs, filepath.Join("/d", IndexName(50)))
 	want := l.want(50)
 	f.Add(index, false)
 	f.Add(index, true)
@@ -127,8 +125,8 @@ func FuzzIndexLoad(f *testing.F) {
 		}
 		ffs := errorfs.NewFaultFS()
 		ffs.MkdirAll("/d", 0o755)
-		writeFSb(ffs, filepath.Join("/d", LogName(50)), logBytes)
-		writeFSb(ffs, filepath.Join("/d", IndexName(50)), data)
+		errorfs.WriteFile(t, ffs, filepath.Join("/d", LogName(50)), logBytes, false)
+		errorfs.WriteFile(t, ffs, filepath.Join("/d", IndexName(50)), data, false)
 		mode := Sealed
 		if clean {
 			mode = Clean
@@ -150,28 +148,6 @@ func FuzzIndexLoad(f *testing.F) {
 	})
 }
 
-// readFSb and writeFSb are readFS/writeFS for use outside a *testing.T.
-func readFSb(fsys vfs.FS, name string) []byte {
-	f, err := fsys.OpenFile(name, os.O_RDONLY, 0)
-	if err != nil {
-		panic(err)
-	}
-	defer f.Close()
-	size, _ := f.Size()
-	b := make([]byte, size)
-	f.ReadAt(b, 0)
-	return b
-}
-
-func writeFSb(fsys vfs.FS, name string, data []byte) {
-	f, err := fsys.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o644)
-	if err != nil {
-		panic(err)
-	}
-	defer f.Close()
-	f.WriteAt(data, 0)
-}
-
 // FuzzRecover opens arbitrary bytes as an active segment, v2 or legacy, in
 // Recover mode: the one frame walk (reader.go) must not panic or
 // over-allocate; what it keeps must be whole frames, every read of them
@@ -182,7 +158,7 @@ func FuzzRecover(f *testing.F) {
 	ffs.MkdirAll("/d", 0o755)
 	s, _ := buildSegment(f, NewFileCache(ffs, 2), "/d", 50, Options{IndexIntervalBytes: 200}, 6, 3, 30)
 	s.Close()
-	good := readFSb(ffs, filepath.Join("/d", LogName(50)))
+	good := errorfs.ReadFile(f, ffs, filepath.Join("/d", LogName(50)))
 	f.Add(good, false)
 	f.Add(good[:len(good)-7], false)
 	f.Add(append(append([]byte(nil), good...), make([]byte, 100)...), false)
@@ -200,7 +176,7 @@ func FuzzRecover(f *testing.F) {
 		o := Options{IndexIntervalBytes: 200, Legacy: legacy, MaxFrameBytes: 1 << 20}
 		ffs := errorfs.NewFaultFS()
 		ffs.MkdirAll("/d", 0o755)
-		writeFSb(ffs, filepath.Join("/d", LogName(50)), data)
+		errorfs.WriteFile(t, ffs, filepath.Join("/d", LogName(50)), data, false)
 		s, st, err := Open(NewFileCache(ffs, 2), "/d", 50, o, Recover, 0)
 		if err != nil {
 			t.Fatal(err)

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/logbroker/logbroker/vfs"
+	"github.com/logbroker/logbroker/vfs/errorfs"
 )
 
 // legacyFrameOf encodes recs as one frame of the previous release, with
@@ -145,8 +146,8 @@ func TestLegacySegment(t *testing.T) {
 	}
 	for _, mode := range []OpenMode{Sealed, Clean, Recover} {
 		t.Run(mode.String(), func(t *testing.T) {
-			ffs, dir := faultDir(t)
-			writeFS(t, ffs, filepath.Join(dir, LogName(base)), log, true)
+			ffs, dir := errorfs.Dir(t)
+			errorfs.WriteFile(t, ffs, filepath.Join(dir, LogName(base)), log, true)
 			s, st, err := Open(NewFileCache(ffs, 2), dir, base, Options{Legacy: true, IndexIntervalBytes: 200}, mode, next)
 			if err != nil {
 				t.Fatal(err)

@@ -27,7 +27,7 @@ func fileSize(t *testing.T, fsys vfs.FS, s *Segment) int64 {
 func TestPreallocate(t *testing.T) {
 	o := Options{IndexIntervalBytes: 200, PreallocateBytes: 4096, MaxBytes: 1 << 20}
 	t.Run("seal and close cut the zeros", func(t *testing.T) {
-		ffs, dir := faultDir(t)
+		ffs, dir := errorfs.Dir(t)
 		c := NewFileCache(ffs, 4)
 		s, l := buildSegment(t, c, dir, 100, o, 10, 3, 40)
 		if got := fileSize(t, ffs, s); got <= s.Size() || got > s.Size()+4096 {
@@ -62,7 +62,7 @@ func TestPreallocate(t *testing.T) {
 		s2.Close()
 	})
 	t.Run("power loss", func(t *testing.T) {
-		ffs, dir := faultDir(t)
+		ffs, dir := errorfs.Dir(t)
 		c := NewFileCache(ffs, 4)
 		s, l := buildSegment(t, c, dir, 100, o, 10, 3, 40)
 		if err := ffs.SyncDir(dir); err != nil {
@@ -107,7 +107,7 @@ func TestZeroTail(t *testing.T) {
 		{"garbage then zeros", append([]byte{1, 2, 3}, make([]byte, scanChunk+1)...), scanChunk + 1},
 		{"ends in garbage", append(make([]byte, 100), 9), 0},
 	} {
-		ffs, dir := faultDir(t)
+		ffs, dir := errorfs.Dir(t)
 		f, err := ffs.OpenFile(dir+"/x", os.O_RDWR|os.O_CREATE, 0o644)
 		if err != nil {
 			t.Fatal(err)
@@ -128,7 +128,7 @@ func TestZeroTail(t *testing.T) {
 // need no preallocation of their own.
 func TestPreallocateAhead(t *testing.T) {
 	o := Options{IndexIntervalBytes: 200, PreallocateBytes: 4096, MaxBytes: 1 << 20}
-	ffs, dir := faultDir(t)
+	ffs, dir := errorfs.Dir(t)
 	writes := 0
 	ffs.SetHook(func(op errorfs.Op, name string) error {
 		if op == errorfs.OpWrite {
@@ -172,7 +172,7 @@ func TestPreallocateAhead(t *testing.T) {
 // Sync fails too rather than vouch for the file.
 func TestPreallocateSyncErrorReported(t *testing.T) {
 	o := Options{IndexIntervalBytes: 200, PreallocateBytes: 4096, MaxBytes: 1 << 20}
-	ffs, dir := faultDir(t)
+	ffs, dir := errorfs.Dir(t)
 	s, l := buildSegment(t, NewFileCache(ffs, 4), dir, 0, o, 1, 1, 40)
 	defer s.Close()
 	for fileSize(t, ffs, s)-s.Size() >= 2048 {

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/logbroker/logbroker/vfs"
+	"github.com/logbroker/logbroker/vfs/errorfs"
 )
 
 // buildSegment appends nframes frames of perFrame records of size bytes.
@@ -455,14 +456,14 @@ func TestOpenCleanIndexFits(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ffs, dir := faultDir(t)
+			ffs, dir := errorfs.Dir(t)
 			c := NewFileCache(ffs, 2)
 			s, l := buildSegment(t, c, dir, 40, o, tt.frames, 1, 90)
 			if err := s.Close(); err != nil {
 				t.Fatal(err)
 			}
 			logPath, indexPath := filepath.Join(dir, LogName(40)), filepath.Join(dir, IndexName(40))
-			wantSize := int64(len(readFS(t, ffs, logPath)))
+			wantSize := int64(len(errorfs.ReadFile(t, ffs, logPath)))
 			if wantSize > interval != (tt.frames > 6) {
 				t.Fatalf("log of %d frames is %d bytes: the cases assume up to 6 fit in %d", tt.frames, wantSize, interval)
 			}
@@ -472,11 +473,11 @@ func TestOpenCleanIndexFits(t *testing.T) {
 						t.Fatal(err)
 					}
 				} else {
-					writeFS(t, ffs, indexPath, b, true)
+					errorfs.WriteFile(t, ffs, indexPath, b, true)
 				}
 			}
 			if tt.tail != nil {
-				writeFS(t, ffs, logPath, append(readFS(t, ffs, logPath), tt.tail...), true)
+				errorfs.WriteFile(t, ffs, logPath, append(errorfs.ReadFile(t, ffs, logPath), tt.tail...), true)
 			}
 			s, st, err := Open(c, dir, 40, o, Clean, 0)
 			if err != nil {
@@ -506,7 +507,7 @@ func TestOpenCleanIndexFits(t *testing.T) {
 			if st.IndexRebuilt || s.Next() != l.next() {
 				t.Fatalf("second open: next %d stats %+v; want next %d, no rebuild", s.Next(), st, l.next())
 			}
-			if idx := readFS(t, ffs, indexPath); len(idx) == 0 {
+			if idx := errorfs.ReadFile(t, ffs, indexPath); len(idx) == 0 {
 				t.Fatal("index file still empty after a close")
 			}
 		})

@@ -3,77 +3,24 @@ package errorfs
 import (
 	"bytes"
 	"errors"
-	"io"
 	"os"
 	"syscall"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
-
-	"github.com/logbroker/logbroker/vfs"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// faultDir makes a durable directory /d on a new FaultFS.
-func faultDir(t *testing.T) (*FaultFS, string) {
-	t.Helper()
-	ffs := NewFaultFS()
-	if err := ffs.MkdirAll("/d", 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := ffs.SyncDir("/"); err != nil {
-		t.Fatal(err)
-	}
-	return ffs, "/d"
-}
-
-func readFS(t *testing.T, fsys vfs.FS, name string) []byte {
-	t.Helper()
-	f, err := fsys.OpenFile(name, os.O_RDONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	size, _ := f.Size()
-	b := make([]byte, size)
-	if _, err := f.ReadAt(b, 0); err != nil && !errors.Is(err, io.EOF) {
-		t.Fatal(err)
-	}
-	return b
-}
-
-func writeFS(t *testing.T, fsys vfs.FS, name string, data []byte, sync bool) {
-	t.Helper()
-	f, err := fsys.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if _, err := f.WriteAt(data, 0); err != nil {
-		t.Fatal(err)
-	}
-	if sync {
-		if err := f.Sync(); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
-func exists(fsys vfs.FS, name string) bool {
-	_, err := fsys.Stat(name)
-	return err == nil
-}
-
 func TestFaultFSDurability(t *testing.T) {
-	ffs, dir := faultDir(t)
-	writeFS(t, ffs, dir+"/a", []byte("synced"), true)
-	writeFS(t, ffs, dir+"/b", []byte("never synced"), false)
+	ffs, dir := Dir(t)
+	WriteFile(t, ffs, dir+"/a", []byte("synced"), true)
+	WriteFile(t, ffs, dir+"/b", []byte("never synced"), false)
 	if err := ffs.SyncDir(dir); err != nil {
 		t.Fatal(err)
 	}
-	writeFS(t, ffs, dir+"/c", []byte("dir not synced"), true)
+	WriteFile(t, ffs, dir+"/c", []byte("dir not synced"), true)
 	f, err := ffs.OpenFile(dir+"/a", os.O_RDWR, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -87,7 +34,7 @@ func TestFaultFSDurability(t *testing.T) {
 	if err := ffs.Remove(dir + "/b"); err != nil {
 		t.Fatal(err)
 	}
-	if got := string(readFS(t, ffs, dir+"/a")); got != "synced and more" {
+	if got := string(ReadFile(t, ffs, dir+"/a")); got != "synced and more" {
 		t.Fatalf("before crash: %q", got)
 	}
 
@@ -107,11 +54,11 @@ func TestFaultFSDurability(t *testing.T) {
 		{dir + "/sub", false, ""},
 	}
 	for _, tt := range tests {
-		if got := exists(ffs, tt.name); got != tt.wantExists {
+		if got := Exists(ffs, tt.name); got != tt.wantExists {
 			t.Fatalf("%s exists = %v", tt.name, got)
 		}
 		if tt.wantExists {
-			if got := string(readFS(t, ffs, tt.name)); got != tt.want {
+			if got := string(ReadFile(t, ffs, tt.name)); got != tt.want {
 				t.Fatalf("%s = %q, want %q", tt.name, got, tt.want)
 			}
 		}
@@ -122,8 +69,8 @@ func TestFaultFSDurability(t *testing.T) {
 }
 
 func TestFaultFSRenameAndUnlink(t *testing.T) {
-	ffs, dir := faultDir(t)
-	writeFS(t, ffs, dir+"/x", []byte("x"), true)
+	ffs, dir := Dir(t)
+	WriteFile(t, ffs, dir+"/x", []byte("x"), true)
 	if err := ffs.SyncDir(dir); err != nil {
 		t.Fatal(err)
 	}
@@ -156,13 +103,13 @@ func TestFaultFSRenameAndUnlink(t *testing.T) {
 		t.Fatal(err)
 	}
 	ffs.Crash()
-	if exists(ffs, dir+"/x") || !exists(ffs, dir+"/z") {
+	if Exists(ffs, dir+"/x") || !Exists(ffs, dir+"/z") {
 		t.Fatal("synced rename not kept")
 	}
 	if err := ffs.Remove(dir); !errors.Is(err, syscall.ENOTEMPTY) {
 		t.Fatalf("remove non-empty dir: %v", err)
 	}
-	if err := ffs.RemoveAll(dir); err != nil || exists(ffs, dir) {
+	if err := ffs.RemoveAll(dir); err != nil || Exists(ffs, dir) {
 		t.Fatalf("RemoveAll: %v", err)
 	}
 	if _, err := ffs.OpenFile("/nope/f", os.O_RDWR|os.O_CREATE, 0o644); !errors.Is(err, os.ErrNotExist) {
@@ -171,7 +118,7 @@ func TestFaultFSRenameAndUnlink(t *testing.T) {
 }
 
 func TestFaultFSInjection(t *testing.T) {
-	ffs, dir := faultDir(t)
+	ffs, dir := Dir(t)
 	f, err := ffs.OpenFile(dir+"/f", os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		t.Fatal(err)
@@ -204,7 +151,7 @@ func TestFaultFSInjection(t *testing.T) {
 		// 2 bytes overwrite, 3 bytes grow: 5 fit.
 		t.Fatalf("ENOSPC write: %d, %v", n, err)
 	}
-	if got := string(readFS(t, ffs, dir+"/f")); got != "12345abcde" {
+	if got := string(ReadFile(t, ffs, dir+"/f")); got != "12345abcde" {
 		t.Fatalf("content %q", got)
 	}
 	ffs.SetCapacity(0)
@@ -229,8 +176,8 @@ func TestFaultFSInjection(t *testing.T) {
 }
 
 func TestFaultFSCrashWith(t *testing.T) {
-	ffs, dir := faultDir(t)
-	writeFS(t, ffs, dir+"/f", []byte("durable"), true)
+	ffs, dir := Dir(t)
+	WriteFile(t, ffs, dir+"/f", []byte("durable"), true)
 	ffs.SyncDir(dir)
 	f, _ := ffs.OpenFile(dir+"/f", os.O_RDWR, 0)
 	f.WriteAt([]byte("+torn tail"), 7)
@@ -238,7 +185,7 @@ func TestFaultFSCrashWith(t *testing.T) {
 		// Size got out before the data: zeros past the durable part.
 		return append(append([]byte(nil), durable...), make([]byte, len(current)-len(durable))...)
 	})
-	if got := readFS(t, ffs, dir+"/f"); !bytes.Equal(got, append([]byte("durable"), make([]byte, 10)...)) {
+	if got := ReadFile(t, ffs, dir+"/f"); !bytes.Equal(got, append([]byte("durable"), make([]byte, 10)...)) {
 		t.Fatalf("got %q", got)
 	}
 }
