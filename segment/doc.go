@@ -69,8 +69,11 @@
 // its first record that does. The .timeindex is a hint like the .index:
 // validated on load, and a sealed segment's, or a cleanly closed active
 // one's, is checked from its last entry's batch to the end of the log (the
-// batch must hold the entry's time, none after it more); a missing, bad or
-// contradicted one is rebuilt from the .log, as recovery rebuilds both.
+// batch must hold the entry's time, none after it more), and an entry a
+// lookup starts from is checked first as Locate checks an .index entry (its
+// batch holds the entry's time as its max, and none from the .index entry
+// before it as much); a missing, bad or contradicted one is rebuilt from the
+// .log, as recovery rebuilds both.
 //
 // One walk over stored frames (reader.go) serves recovery, index rebuilds,
 // lookups and reads, in either format.

@@ -30,6 +30,9 @@ type timeIndex struct {
 	maxTs  int64
 	maxRel uint32
 	have   bool
+	// unverified entries at the front came from the file and were not
+	// walked to: a lookup that starts at one checks its batch first.
+	unverified int
 }
 
 // observe takes the next batch of the segment, in log order, and adds an
@@ -71,6 +74,7 @@ func (x *timeIndex) load(entries []timeEntry) {
 	*x = timeIndex{entries: entries, written: len(entries)}
 	if n := len(entries); n > 0 {
 		x.maxTs, x.maxRel, x.have = entries[n-1].ts, entries[n-1].rel, true
+		x.unverified = n - 1 // the caller walks from the last one
 	}
 }
 

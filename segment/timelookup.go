@@ -35,8 +35,21 @@ func (s *Segment) TimeView(ts int64) (*View, error) {
 	if err := s.ensureTimeIndex(); err != nil {
 		return nil, err
 	}
+	i, e := s.tidx.floor(ts)
+	if i >= 0 && i < s.tidx.unverified {
+		ok, err := s.checkTimeEntry(e)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			if err := s.rebuildTimeIndex(); err != nil {
+				return nil, err
+			}
+			i, e = s.tidx.floor(ts)
+		}
+	}
 	var pos int64
-	if i, e := s.tidx.floor(ts); i >= 0 {
+	if i >= 0 {
 		ie, err := s.locateEntry(s.base + uint64(e.rel))
 		if err != nil {
 			return nil, err
@@ -44,6 +57,38 @@ func (s *Segment) TimeView(ts int64) (*View, error) {
 		pos = int64(ie.pos)
 	}
 	return s.View(pos)
+}
+
+// checkTimeEntry reads the batch headers from the offset index entry at or
+// before e's batch up to it: that batch must hold e.ts as its max and none
+// before it as much. It is the check Locate makes of an .index entry, as
+// far as a short read goes: batches before the offset index entry are not
+// read, so a file that lies about them consistently is believed.
+func (s *Segment) checkTimeEntry(e timeEntry) (bool, error) {
+	ie, err := s.locateEntry(s.base + uint64(e.rel))
+	if err != nil {
+		return false, err
+	}
+	f, err := s.log.acquire()
+	if err != nil {
+		return false, fmt.Errorf("segment: time lookup: %w", err)
+	}
+	defer s.log.release()
+	r := newReader(f, s.fm, s.size, s.o.MaxFrameBytes, s.o.IndexIntervalBytes+s.fm.headerSize, nil)
+	for pos, next := int64(ie.pos), s.base+uint64(ie.rel); pos < s.size; {
+		h, err := r.header(pos)
+		if err != nil || h.base != next || h.base-s.base > uint64(e.rel) {
+			return false, nil
+		}
+		if h.base-s.base == uint64(e.rel) {
+			return h.maxTs == e.ts, nil
+		}
+		if h.maxTs >= e.ts {
+			return false, nil
+		}
+		pos, next = pos+h.size, h.next
+	}
+	return false, nil
 }
 
 // OffsetForTime is the first offset of the segment whose record timestamp
