@@ -202,6 +202,20 @@ func (c *Client) GetOffsets(ctx context.Context, topic string) ([]*pb.PartitionO
 	return resp.GetPartitions(), nil
 }
 
+// GetOffsetsForTime is GetOffsets that also gives, in each partition's
+// TimestampOffset, the first offset whose record timestamp is at or after
+// timestampMs (Unix milliseconds, not 0), or NextOffset when none is.
+func (c *Client) GetOffsetsForTime(ctx context.Context, topic string, timestampMs int64) ([]*pb.PartitionOffsets, error) {
+	if timestampMs == 0 {
+		return nil, errors.New("client: GetOffsetsForTime: timestamp 0 asks for no time")
+	}
+	resp, err := c.broker.GetOffsets(ctx, &pb.GetOffsetsRequest{Topic: topic, TimestampMs: timestampMs})
+	if err != nil {
+		return nil, err
+	}
+	return resp.GetPartitions(), nil
+}
+
 // PartitionCount is the number of partitions of topic, from ListTopics. It
 // fails with a codes.NotFound status error when the topic does not exist.
 func (c *Client) PartitionCount(ctx context.Context, topic string) (uint32, error) {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/logbroker/logbroker/client/fakebroker"
 	"github.com/logbroker/logbroker/internal/testutil"
+	"github.com/logbroker/logbroker/pb"
 )
 
 // testCtx bounds a test generously: reaching it means a hang, not slowness.
@@ -100,6 +101,18 @@ func TestTopicCalls(t *testing.T) {
 	offs, err := c.GetOffsets(ctx, "orders")
 	if err != nil || len(offs) != 3 || offs[1].GetNextOffset() != 2 || offs[0].GetNextOffset() != 0 {
 		t.Fatalf("GetOffsets = %v, %v", offs, err)
+	}
+	fb.Append("orders", 2, &pb.Record{Value: []byte("x"), TimestampMs: 500}, &pb.Record{Value: []byte("y"), TimestampMs: 700})
+	offs, err = c.GetOffsetsForTime(ctx, "orders", 600)
+	if err != nil || len(offs) != 3 || offs[2].GetTimestampOffset() != 1 {
+		t.Fatalf("GetOffsetsForTime(600) = %v, %v; want partition 2 at 1", offs, err)
+	}
+	offs, err = c.GetOffsetsForTime(ctx, "orders", 1<<62)
+	if err != nil || len(offs) != 3 || offs[2].GetTimestampOffset() != 2 || offs[1].GetTimestampOffset() != 2 {
+		t.Fatalf("GetOffsetsForTime(far future) = %v, %v; want every partition at its next offset 2", offs, err)
+	}
+	if _, err := c.GetOffsetsForTime(ctx, "orders", 0); err == nil {
+		t.Fatal("GetOffsetsForTime(0): no error")
 	}
 	if err := c.DeleteTopic(ctx, "orders"); err != nil {
 		t.Fatal(err)

@@ -259,6 +259,51 @@ func (l *Log) View(offset uint64) (*segment.View, error) {
 	return v, Classify(err)
 }
 
+// TimeView returns a view to walk, with View.OffsetForTime, for the first
+// offset whose record timestamp is at or after ts: in the first segment
+// whose max timestamp reaches ts, from where its time index says, or in the
+// active segment when no sealed one does. The active segment is walked
+// rather than skipped by its max, which the lookup then finds anyway. The
+// caller reads it outside the owner and releases it.
+func (l *Log) TimeView(ts int64) (*segment.View, error) {
+	s := l.active()
+	for _, sealed := range l.segs[:len(l.segs)-1] {
+		maxTs, ok, err := sealed.MaxTimestamp()
+		if err != nil {
+			return nil, Classify(err)
+		}
+		if ok && maxTs >= ts {
+			s = sealed
+			break
+		}
+	}
+	v, err := s.TimeView(ts)
+	return v, Classify(err)
+}
+
+// OffsetForTime is the first offset below limit whose record timestamp is
+// at or after ts, and limit when none is: TimeView walked on the owner.
+func (l *Log) OffsetForTime(ts int64, limit uint64) (uint64, error) {
+	v, err := l.TimeView(ts)
+	if err != nil {
+		return 0, err
+	}
+	defer v.Release()
+	return offsetIn(v, nil, ts, limit)
+}
+
+// offsetIn walks v for ts below limit; limit when no record qualifies.
+func offsetIn(v *segment.View, buf []byte, ts int64, limit uint64) (uint64, error) {
+	off, found, err := v.OffsetForTime(buf, ts, limit)
+	if err != nil {
+		return 0, Classify(err)
+	}
+	if !found || off > limit {
+		return limit, nil
+	}
+	return off, nil
+}
+
 // Retain deletes whole sealed segments that retention no longer keeps and
 // returns how many it deleted. Readers holding views keep reading them.
 func (l *Log) Retain(now time.Time) (int, error) {

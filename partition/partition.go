@@ -58,6 +58,7 @@ type Partition struct {
 	appendc chan *appendReq
 	readc   chan readReq
 	offsetc chan offsetReq
+	timec   chan timeReq
 	subc    chan *Subscription
 	unsubc  chan *Subscription
 	syncc   chan chan error
@@ -111,6 +112,13 @@ type readResult struct {
 
 type offsetReq struct{ reply chan Offsets }
 
+// timeReq asks where a lookup of ts starts: the reply's view (nil when the
+// log is empty) is walked by the caller up to next, the durable end.
+type timeReq struct {
+	ts    int64
+	reply chan readResult
+}
+
 // Subscription is a coalescing wake-up that fires after appends.
 type Subscription struct {
 	p   *Partition
@@ -144,6 +152,7 @@ func newPartition(topic string, id uint32, l *Log, cfg *Config) *Partition {
 		appendc: make(chan *appendReq, mailboxSize),
 		readc:   make(chan readReq), // unbuffered: ReadInto relies on it
 		offsetc: make(chan offsetReq),
+		timec:   make(chan timeReq), // unbuffered, as readc
 		subc:    make(chan *Subscription),
 		unsubc:  make(chan *Subscription),
 		syncc:   make(chan chan error),
@@ -328,6 +337,38 @@ func (p *Partition) Offsets(ctx context.Context) (Offsets, error) {
 	return o, p.wrap(err)
 }
 
+// OffsetForTime is the first offset whose record timestamp is at or after
+// ts (Kafka's ListOffsets rule, also when timestamps are not in order), and
+// the next offset when no record is; only durable records count. The actor
+// picks the segment and the start from its time index; the walk of batch
+// headers from there, which producers' timestamps can make long (a stretch
+// of older times after a peak is crossed whole), happens here, on the
+// caller's goroutine, so that it never holds up appends.
+func (p *Partition) OffsetForTime(ctx context.Context, ts int64) (uint64, error) {
+	reply := make(chan readResult, 1)
+	if err := actor.Send(ctx, p.loop, p.timec, timeReq{ts: ts, reply: reply}); err != nil {
+		return 0, p.wrap(err)
+	}
+	// As in ReadInto: the actor took the request and answers at once, and
+	// a view left unreceived would pin its file.
+	res := <-reply
+	if err := ctx.Err(); err != nil {
+		if res.view != nil {
+			res.view.Release()
+		}
+		return 0, p.wrap(err)
+	}
+	if res.err != nil || res.view == nil {
+		return res.next, p.wrap(res.err)
+	}
+	defer res.view.Release()
+	off, err := offsetIn(res.view, nil, ts, res.next)
+	if err != nil {
+		return 0, fmt.Errorf("partition %s-%d: offset for time %d: %w", p.topic, p.id, ts, err)
+	}
+	return off, nil
+}
+
 // Subscribe registers a wake-up that fires after appends. Subscribe before
 // reading so that no append between the read and the wait is missed.
 func (p *Partition) Subscribe(ctx context.Context) (*Subscription, error) {
@@ -363,6 +404,8 @@ func (p *Partition) run(stop <-chan struct{}) {
 			p.handleRead(r)
 		case r := <-p.offsetc:
 			r.reply <- Offsets{Partition: p.id, LogStart: p.plog.LogStart(), Next: p.core.durable}
+		case r := <-p.timec:
+			p.handleTime(r)
 		case s := <-p.subc:
 			p.core.subscribe(s)
 		case s := <-p.unsubc:
@@ -483,6 +526,16 @@ func (p *Partition) handleRead(r readReq) {
 		v, err := l.View(r.offset)
 		r.reply <- readResult{view: v, next: end, err: err}
 	}
+}
+
+func (p *Partition) handleTime(r timeReq) {
+	end := p.core.durable
+	if p.plog.LogStart() == end {
+		r.reply <- readResult{next: end}
+		return
+	}
+	v, err := p.plog.TimeView(r.ts)
+	r.reply <- readResult{view: v, next: end, err: err}
 }
 
 func (p *Partition) handleRetain() {

@@ -950,7 +950,10 @@ func (*DeleteTopicResponse) Descriptor() ([]byte, []int) {
 type GetOffsetsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Topic name.
-	Topic         string `protobuf:"bytes,1,opt,name=topic,proto3" json:"topic,omitempty"`
+	Topic string `protobuf:"bytes,1,opt,name=topic,proto3" json:"topic,omitempty"`
+	// When set (non-zero), each partition's timestamp_offset answers the first
+	// offset whose record timestamp is at or after it, in Unix milliseconds.
+	TimestampMs   int64 `protobuf:"varint,2,opt,name=timestamp_ms,json=timestampMs,proto3" json:"timestamp_ms,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -990,6 +993,13 @@ func (x *GetOffsetsRequest) GetTopic() string {
 		return x.Topic
 	}
 	return ""
+}
+
+func (x *GetOffsetsRequest) GetTimestampMs() int64 {
+	if x != nil {
+		return x.TimestampMs
+	}
+	return 0
 }
 
 // GetOffsetsResponse gives the offsets of every partition of the topic.
@@ -1046,9 +1056,13 @@ type PartitionOffsets struct {
 	// Lowest offset still stored (retention moves it up).
 	LogStartOffset uint64 `protobuf:"varint,2,opt,name=log_start_offset,json=logStartOffset,proto3" json:"log_start_offset,omitempty"`
 	// Offset the next appended record will get.
-	NextOffset    uint64 `protobuf:"varint,3,opt,name=next_offset,json=nextOffset,proto3" json:"next_offset,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	NextOffset uint64 `protobuf:"varint,3,opt,name=next_offset,json=nextOffset,proto3" json:"next_offset,omitempty"`
+	// With timestamp_ms set: the first offset whose record timestamp is at or
+	// after it (Kafka's ListOffsets rule, also when timestamps are not in
+	// order), or next_offset when no record is. 0 otherwise.
+	TimestampOffset uint64 `protobuf:"varint,4,opt,name=timestamp_offset,json=timestampOffset,proto3" json:"timestamp_offset,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *PartitionOffsets) Reset() {
@@ -1098,6 +1112,13 @@ func (x *PartitionOffsets) GetLogStartOffset() uint64 {
 func (x *PartitionOffsets) GetNextOffset() uint64 {
 	if x != nil {
 		return x.NextOffset
+	}
+	return 0
+}
+
+func (x *PartitionOffsets) GetTimestampOffset() uint64 {
+	if x != nil {
+		return x.TimestampOffset
 	}
 	return 0
 }
@@ -1764,18 +1785,20 @@ const file_broker_proto_rawDesc = "" +
 	"partitions\"(\n" +
 	"\x12DeleteTopicRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"\x15\n" +
-	"\x13DeleteTopicResponse\")\n" +
+	"\x13DeleteTopicResponse\"L\n" +
 	"\x11GetOffsetsRequest\x12\x14\n" +
-	"\x05topic\x18\x01 \x01(\tR\x05topic\"T\n" +
+	"\x05topic\x18\x01 \x01(\tR\x05topic\x12!\n" +
+	"\ftimestamp_ms\x18\x02 \x01(\x03R\vtimestampMs\"T\n" +
 	"\x12GetOffsetsResponse\x12>\n" +
 	"\n" +
 	"partitions\x18\x01 \x03(\v2\x1e.logbroker.v1.PartitionOffsetsR\n" +
-	"partitions\"{\n" +
+	"partitions\"\xa6\x01\n" +
 	"\x10PartitionOffsets\x12\x1c\n" +
 	"\tpartition\x18\x01 \x01(\rR\tpartition\x12(\n" +
 	"\x10log_start_offset\x18\x02 \x01(\x04R\x0elogStartOffset\x12\x1f\n" +
 	"\vnext_offset\x18\x03 \x01(\x04R\n" +
-	"nextOffset\"[\n" +
+	"nextOffset\x12)\n" +
+	"\x10timestamp_offset\x18\x04 \x01(\x04R\x0ftimestampOffset\"[\n" +
 	"\x10JoinGroupRequest\x12\x14\n" +
 	"\x05group\x18\x01 \x01(\tR\x05group\x12\x14\n" +
 	"\x05topic\x18\x02 \x01(\tR\x05topic\x12\x1b\n" +

@@ -55,7 +55,8 @@ type BrokerServiceClient interface {
 	ListTopics(ctx context.Context, in *ListTopicsRequest, opts ...grpc.CallOption) (*ListTopicsResponse, error)
 	// DeleteTopic removes a topic and all of its data.
 	DeleteTopic(ctx context.Context, in *DeleteTopicRequest, opts ...grpc.CallOption) (*DeleteTopicResponse, error)
-	// GetOffsets reports the log start and next offset of every partition.
+	// GetOffsets reports the log start and next offset of every partition,
+	// and with a timestamp the first offset at or after it.
 	GetOffsets(ctx context.Context, in *GetOffsetsRequest, opts ...grpc.CallOption) (*GetOffsetsResponse, error)
 	// ConsumeBatches is Consume with one stream message per read batch; it
 	// exists for throughput, since per-message cost dominates small records.
@@ -258,7 +259,8 @@ type BrokerServiceServer interface {
 	ListTopics(context.Context, *ListTopicsRequest) (*ListTopicsResponse, error)
 	// DeleteTopic removes a topic and all of its data.
 	DeleteTopic(context.Context, *DeleteTopicRequest) (*DeleteTopicResponse, error)
-	// GetOffsets reports the log start and next offset of every partition.
+	// GetOffsets reports the log start and next offset of every partition,
+	// and with a timestamp the first offset at or after it.
 	GetOffsets(context.Context, *GetOffsetsRequest) (*GetOffsetsResponse, error)
 	// ConsumeBatches is Consume with one stream message per read batch; it
 	// exists for throughput, since per-message cost dominates small records.

@@ -1,8 +1,9 @@
 // Package segment owns the on-disk layout of one log segment: stored
 // batches (Kafka's RecordBatch v2, and the previous release's frames, read
-// only), the .log and .index files, the recovery scan, the roll decision,
-// and the FileCache that caps open files. Files are reached through vfs.FS
-// (vfs.OS, or errorfs.FaultFS for fault injection).
+// only), the .log, .index and .timeindex files, the recovery scan, the
+// lookup of offsets by time, the roll decision, and the FileCache that caps
+// open files. Files are reached through vfs.FS (vfs.OS, or errorfs.FaultFS
+// for fault injection).
 //
 // Concurrency: a *Segment is NOT safe for concurrent use; one owner (the
 // partition actor) calls all its methods. A *View may be read from one other
@@ -10,7 +11,7 @@
 // until Release, even after the segment is removed. FileCache is safe
 // for concurrent use. The package starts no goroutines.
 //
-// Files: <dir>/<base offset, 20 digits>.log and .index.
+// Files: <dir>/<base offset, 20 digits>.log, .index and .timeindex.
 //
 // A .log is a sequence of Kafka RecordBatch v2 batches (magic 2, drawn in
 // package batch), one per produce request as its producer built it, offsets
@@ -46,6 +47,34 @@
 // a frame - segment base, u32 position}, one for the first frame and then one whenever IndexIntervalBytes of log were
 // written since the last entry. It is a hint: it is validated on load, checked
 // at lookup, and rebuilt from the .log whenever it does not fit.
+//
+// A .timeindex (Kafka's) is an array of 12-byte little-endian entries:
+//
+//	 0                  8                12
+//	+------------------+-----------------+
+//	| max timestamp ms | offset - base   |   one entry
+//	+------------------+-----------------+
+//	  timestamp = the largest max timestamp of the batches up to the one at
+//	              offset, which is the first to reach it (a running max, as
+//	              in Kafka, not that batch's own: with producers' timestamps
+//	              out of order only a running max vouches for what is before)
+//	  an entry is added when IndexIntervalBytes of log passed since the last
+//	  one and the running max rose past it; Seal and Close add the running
+//	  max if it is not the last entry yet, so that a sealed segment's last
+//	  entry is its max timestamp. Both fields strictly increase.
+//
+// OffsetForTime (Kafka's ListOffsets rule, also for timestamps out of
+// order) starts at the batch of the last entry at or below the time asked
+// (no batch before it holds a record at or after it), walks batch headers
+// to the first whose max timestamp reaches it, and decodes that batch for
+// its first record that does. The .timeindex is a hint like the .index:
+// validated on load, and a sealed segment's, or a cleanly closed active
+// one's, is checked from its last entry's batch to the end of the log (the
+// batch must hold the entry's time, none after it more), and an entry a
+// lookup starts from is checked first as Locate checks an .index entry (its
+// batch holds the entry's time as its max, and none from the .index entry
+// before it as much); a missing, bad or contradicted one is rebuilt from the
+// .log, as recovery rebuilds both.
 //
 // One walk over stored frames (reader.go) serves recovery, index rebuilds,
 // lookups and reads, in either format.

@@ -120,16 +120,26 @@ func readIndexFile(c *FileCache, name string, maxLen int64) ([]byte, error) {
 // writeIndexFile writes entries at entry position from; with from == 0 it
 // replaces the file.
 func writeIndexFile(c *FileCache, name string, entries []indexEntry, from int) error {
+	var b []byte
+	if len(entries) > from {
+		b = appendIndex(make([]byte, 0, (len(entries)-from)*indexEntrySize), entries[from:])
+	}
+	return writeFileAt(c, name, b, int64(from)*indexEntrySize)
+}
+
+// writeFileAt writes b at at in an index file; with at == 0 it replaces
+// the file.
+func writeFileAt(c *FileCache, name string, b []byte, at int64) error {
 	flag := os.O_WRONLY | os.O_CREATE
-	if from == 0 {
+	if at == 0 {
 		flag |= os.O_TRUNC
 	}
 	f, err := c.openFile(name, flag, 0o644)
 	if err != nil {
 		return err
 	}
-	if len(entries) > from {
-		_, err = f.WriteAt(appendIndex(make([]byte, 0, (len(entries)-from)*indexEntrySize), entries[from:]), int64(from)*indexEntrySize)
+	if len(b) > 0 {
+		_, err = f.WriteAt(b, at)
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr

@@ -124,13 +124,16 @@ type RecoverStats struct {
 	ZeroTailBytes  int64 // of TruncatedBytes, trailing zeros: preallocation, not data
 	Frames         int   // frames scanned
 	IndexRebuilt   bool  // the .index file was invalid or stale and was rebuilt
+	// TimeIndexRebuilt: the .timeindex was missing, invalid or contradicted
+	// by the log, and was rebuilt from it.
+	TimeIndexRebuilt bool
 	// DamagedFrames are frames kept although their CRC fails, because a good
 	// frame follows them: damage to written data, which reads report as
 	// corrupt, not a torn end to cut (a torn write leaves nothing good after).
 	DamagedFrames []int64 // their positions
 }
 
-// Segment is one .log file and its .index. It is NOT safe for concurrent use:
+// Segment is one .log file, its .index and its .timeindex. It is NOT safe for concurrent use:
 // one owner (the partition actor) calls every method. Views it hands out may be
 // read from other goroutines.
 type Segment struct {
@@ -139,6 +142,7 @@ type Segment struct {
 	o         Options
 	logPath   string
 	indexPath string
+	timePath  string
 	file      *cachedFile
 
 	size      int64  // committed bytes
@@ -148,9 +152,12 @@ type Segment struct {
 	sealed    bool
 	closed    bool
 	idx       index
-	idxLoaded bool  // sealed segments load their index on first Locate
-	dirtyTail error // a failed append left bytes past size that could not be cut
-	syncErr   error // a sync of preallocated zeros failed: the next Sync reports it
+	idxLoaded bool // sealed segments load their index on first Locate
+	tidx      timeIndex
+	// sealed segments load their time index on the first time lookup
+	tidxLoaded bool
+	dirtyTail  error // a failed append left bytes past size that could not be cut
+	syncErr    error // a sync of preallocated zeros failed: the next Sync reports it
 
 	fm  *format                // v2, or legacy (Options.Legacy)
 	hdr [batch.HeaderSize]byte // scratch for Locate
@@ -163,7 +170,7 @@ func Create(c *FileCache, dir string, base uint64, o Options) (*Segment, error) 
 		return nil, fmt.Errorf("%w: create %s: legacy segments are only read", ErrClosed, LogName(base))
 	}
 	s := newSegment(c, dir, base, o, os.O_RDWR|os.O_CREATE|os.O_TRUNC)
-	s.next, s.idxLoaded = base, true
+	s.next, s.idxLoaded, s.tidxLoaded = base, true, true
 	if _, err := s.file.acquire(); err != nil {
 		s.file.close()
 		return nil, fmt.Errorf("segment: create: %w", err)
@@ -172,6 +179,10 @@ func Create(c *FileCache, dir string, base uint64, o Options) (*Segment, error) 
 	if err := writeIndexFile(s.file.c, s.indexPath, nil, 0); err != nil {
 		s.file.close()
 		return nil, fmt.Errorf("segment: create %s: %w", s.indexPath, err)
+	}
+	if err := writeTimeIndexFile(s.file.c, s.timePath, nil, 0); err != nil {
+		s.file.close()
+		return nil, fmt.Errorf("segment: create %s: %w", s.timePath, err)
 	}
 	return s, nil
 }
@@ -183,6 +194,7 @@ func newSegment(c *FileCache, dir string, base uint64, o Options, flag int) *Seg
 		o:         o.withDefaults(),
 		logPath:   filepath.Join(dir, LogName(base)),
 		indexPath: filepath.Join(dir, IndexName(base)),
+		timePath:  filepath.Join(dir, TimeIndexName(base)),
 		fm:        v2,
 	}
 	if s.o.Legacy {
@@ -259,22 +271,24 @@ func (s *Segment) openClean() (RecoverStats, error) {
 	}
 	s.idx = index{entries: entries, written: len(entries), unverified: max(len(entries)-1, 0)}
 	s.size, s.next = int64(from.pos), s.base+uint64(from.rel)
-	st, err = s.scanTail(true)
+	st, err = s.scanTail(true, false)
 	if err != nil || s.size != size {
 		// Bad index or bad tail in what a clean shutdown synced: check it all.
 		s.idx.reset()
 		return s.recover()
 	}
-	return st, nil
+	return st, s.openTimeIndex(&st)
 }
 
 // recover scans the whole log, truncates at the first bad frame, rebuilds
 // and rewrites the index.
 func (s *Segment) recover() (RecoverStats, error) {
 	s.idx.reset()
+	s.tidx.reset()
+	s.tidxLoaded = true
 	s.size, s.next = 0, s.base
-	st, err := s.scanTail(true)
-	st.IndexRebuilt = true
+	st, err := s.scanTail(true, true)
+	st.IndexRebuilt, st.TimeIndexRebuilt = true, true
 	if err != nil {
 		return st, err
 	}
@@ -295,13 +309,16 @@ func (s *Segment) recover() (RecoverStats, error) {
 	if err := writeIndexFile(s.file.c, s.indexPath, s.idx.entries, 0); err == nil {
 		s.idx.written = len(s.idx.entries)
 	}
+	if err := writeTimeIndexFile(s.file.c, s.timePath, s.tidx.entries, 0); err == nil {
+		s.tidx.written = len(s.tidx.entries)
+	}
 	return st, nil
 }
 
 // scanTail reads frames from s.size to the end of the file, adding them to the
-// segment. It stops at the first torn or bad frame and reports the bytes past
+// segment (and to the time index too, with timed). It stops at the first torn or bad frame and reports the bytes past
 // it as TruncatedBytes (it does not truncate). Only I/O errors are returned.
-func (s *Segment) scanTail(verifyCRC bool) (RecoverStats, error) {
+func (s *Segment) scanTail(verifyCRC, timed bool) (RecoverStats, error) {
 	var st RecoverStats
 	f, err := s.file.acquire()
 	if err != nil {
@@ -316,6 +333,9 @@ func (s *Segment) scanTail(verifyCRC bool) (RecoverStats, error) {
 	r := newReader(f, s.fm, end, s.o.MaxFrameBytes, scanChunk, nil)
 	pos, next, err := r.walk(s.size, s.next, verifyCRC, func(pos int64, h frameInfo, damaged bool) {
 		s.idx.add(h.base-s.base, pos, h.size, s.o.IndexIntervalBytes)
+		if timed {
+			s.tidx.observe(h.base-s.base, h.maxTs, h.size, s.o.IndexIntervalBytes)
+		}
 		st.Frames++
 		if damaged {
 			st.DamagedFrames = append(st.DamagedFrames, pos)
@@ -431,6 +451,7 @@ func (s *Segment) Append(frames []byte) error {
 	for p := int64(0); p < n; {
 		h, _ := v2.parse(frames[p:], s.o.MaxFrameBytes)
 		s.idx.add(h.base-s.base, s.size+p, h.size, s.o.IndexIntervalBytes)
+		s.tidx.observe(h.base-s.base, h.maxTs, h.size, s.o.IndexIntervalBytes)
 		p += h.size
 	}
 	s.size += n
@@ -520,7 +541,7 @@ func (s *Segment) cutPreallocated() error {
 }
 
 // Sync makes the appended frames durable (fdatasync), then writes pending
-// index entries. Index write errors are not returned: the index is a hint and
+// index and time index entries. Index write errors are not returned: the index is a hint and
 // is rebuilt if it is found wrong.
 func (s *Segment) Sync() error {
 	if s.closed {
@@ -546,6 +567,7 @@ func (s *Segment) Sync() error {
 }
 
 func (s *Segment) flushIndex() {
+	s.flushTimeIndex()
 	if !s.idxLoaded || s.idx.written >= len(s.idx.entries) {
 		return
 	}
@@ -554,7 +576,8 @@ func (s *Segment) flushIndex() {
 	}
 }
 
-// Seal syncs the segment and writes its index; it becomes read-only.
+// Seal syncs the segment and writes its indexes, the time index ending with
+// the segment's max timestamp; it becomes read-only.
 func (s *Segment) Seal() error {
 	if s.sealed {
 		return nil
@@ -563,6 +586,7 @@ func (s *Segment) Seal() error {
 	if err := s.cutPreallocated(); err != nil {
 		return fmt.Errorf("segment: seal %s: cut preallocated tail: %w", s.logPath, err)
 	}
+	s.tidx.finish()
 	if err := s.Sync(); err != nil {
 		return err
 	}
@@ -573,13 +597,15 @@ func (s *Segment) Seal() error {
 	return nil
 }
 
-// Close writes pending index entries and releases the segment's file. Views
+// Close writes pending index entries, the time index ending with the max
+// timestamp as at Seal, and releases the segment's file. Views
 // stay readable until released.
 func (s *Segment) Close() error {
 	if s.closed {
 		return nil
 	}
 	if !s.sealed {
+		s.tidx.finish()
 		s.flushIndex()
 		// Best effort: a zero tail left behind costs the next start a
 		// recovery scan, nothing more.
@@ -595,9 +621,9 @@ func (s *Segment) Close() error {
 // Remove closes the segment and deletes its files. Views stay readable until
 // released.
 func (s *Segment) Remove() error {
-	s.idxLoaded = false // no point writing an index about to be removed
+	s.idxLoaded, s.tidxLoaded = false, false // no point writing indexes about to be removed
 	err := s.Close()
-	for _, name := range []string{s.logPath, s.indexPath} {
+	for _, name := range []string{s.logPath, s.indexPath, s.timePath} {
 		if rerr := s.fs.Remove(name); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) && err == nil {
 			err = fmt.Errorf("segment: remove: %w", rerr)
 		}
@@ -614,30 +640,37 @@ func (s *Segment) Locate(offset uint64) (int64, error) {
 	if offset < s.base || offset >= s.next {
 		return 0, fmt.Errorf("%w: offset %d not in segment [%d, %d)", ErrOutOfRange, offset, s.base, s.next)
 	}
+	e, err := s.locateEntry(offset)
+	return int64(e.pos), err
+}
+
+// locateEntry is Locate's index entry: the frame at e.pos has base
+// Base + e.rel, at or before offset; (0, 0) is the first frame.
+func (s *Segment) locateEntry(offset uint64) (indexEntry, error) {
 	if !s.idxLoaded {
 		if err := s.loadIndex(); err != nil {
-			return 0, err
+			return indexEntry{}, err
 		}
 	}
 	i, e := s.idx.floor(offset - s.base)
 	if i < 0 {
-		return 0, nil
+		return indexEntry{}, nil
 	}
 	if i < s.idx.unverified {
 		ok, err := s.checkEntry(e)
 		if err != nil {
-			return 0, err
+			return indexEntry{}, err
 		}
 		if !ok {
 			if err := s.rebuildIndex(); err != nil {
-				return 0, err
+				return indexEntry{}, err
 			}
 			if i, e = s.idx.floor(offset - s.base); i < 0 {
-				return 0, nil
+				return indexEntry{}, nil
 			}
 		}
 	}
-	return int64(e.pos), nil
+	return e, nil
 }
 
 // checkEntry reads the frame header an entry points at and compares bases.

@@ -306,6 +306,25 @@ func (p *fakePartition) Offsets(ctx context.Context) (partition.Offsets, error) 
 	return partition.Offsets{Partition: p.id, LogStart: p.logStart, Next: p.logStart + uint64(len(p.entries))}, nil
 }
 
+// OffsetForTime answers by brute force over the stored records.
+func (p *fakePartition) OffsetForTime(ctx context.Context, ts int64) (uint64, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err := p.check(ctx); err != nil {
+		return 0, err
+	}
+	for i, e := range p.entries {
+		h, err := batch.ParseHeader(e, len(e))
+		if err != nil {
+			return 0, err
+		}
+		if h.MaxTimestamp >= ts {
+			return p.logStart + uint64(i), nil
+		}
+	}
+	return p.logStart + uint64(len(p.entries)), nil
+}
+
 func (p *fakePartition) Subscribe(ctx context.Context) (Subscription, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()

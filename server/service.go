@@ -96,7 +96,27 @@ func (s *service) GetOffsets(ctx context.Context, req *pb.GetOffsetsRequest) (*p
 	for i, o := range offs {
 		resp.Partitions[i] = &pb.PartitionOffsets{Partition: o.Partition, LogStartOffset: o.LogStart, NextOffset: o.Next}
 	}
+	if ts := req.GetTimestampMs(); ts != 0 {
+		for _, po := range resp.Partitions {
+			off, err := s.offsetForTime(ctx, req.GetTopic(), po.Partition, ts)
+			if err != nil {
+				return nil, toStatus(err)
+			}
+			// Asked after the offsets, the lookup may see records
+			// appended since; none of those is below next_offset, so the
+			// answer for the offsets given is next_offset.
+			po.TimestampOffset = min(off, po.NextOffset)
+		}
+	}
 	return resp, nil
+}
+
+func (s *service) offsetForTime(ctx context.Context, topic string, id uint32, ts int64) (uint64, error) {
+	p, err := s.reg.Partition(topic, id)
+	if err != nil {
+		return 0, err
+	}
+	return p.OffsetForTime(ctx, ts)
 }
 
 func topicMetadata(t partition.TopicInfo) *pb.TopicMetadata {

@@ -64,6 +64,49 @@ func TestGetOffsets(t *testing.T) {
 	}
 }
 
+// TestGetOffsetsByTime asks each partition for the first offset at or
+// after a time, with timestamps out of order in one partition and retention
+// in the other, and answers next_offset past every record.
+func TestGetOffsetsByTime(t *testing.T) {
+	h := newHarness(t)
+	h.createTopic(t, "t", 2)
+	at := func(ts ...int64) []*pb.Record {
+		out := make([]*pb.Record, len(ts))
+		for i, v := range ts {
+			out[i] = &pb.Record{Value: []byte("v"), TimestampMs: v}
+		}
+		return out
+	}
+	h.produce(t, "t", 0, at(100, 300, 200, 400)...)
+	h.produce(t, "t", 1, at(100, 200, 300)...)
+	h.partition(t, "t", 1).truncateBefore(1)
+	for _, tt := range []struct {
+		ts   int64
+		want [2]uint64
+	}{
+		{0, [2]uint64{0, 0}}, // not asked: timestamp_offset stays 0
+		{-5, [2]uint64{0, 1}},
+		{100, [2]uint64{0, 1}},
+		{150, [2]uint64{1, 1}},
+		{250, [2]uint64{1, 2}},
+		{300, [2]uint64{1, 2}},
+		{301, [2]uint64{3, 3}},
+		{401, [2]uint64{4, 3}},
+	} {
+		got, err := h.client.GetOffsets(testCtx(t), &pb.GetOffsetsRequest{Topic: "t", TimestampMs: tt.ts})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := &pb.GetOffsetsResponse{Partitions: []*pb.PartitionOffsets{
+			{Partition: 0, NextOffset: 4, TimestampOffset: tt.want[0]},
+			{Partition: 1, LogStartOffset: 1, NextOffset: 3, TimestampOffset: tt.want[1]},
+		}}
+		if !proto.Equal(got, want) {
+			t.Errorf("GetOffsets at %d = %v, want %v", tt.ts, got, want)
+		}
+	}
+}
+
 func TestProduceOffsets(t *testing.T) {
 	h := newHarness(t)
 	h.createTopic(t, "t", 1)

@@ -33,6 +33,9 @@ type Partition interface {
 	// all within maxBytes, without a read; Data is immutable.
 	Tail(offset uint64, maxBytes int) (partition.Batch, bool)
 	Offsets(ctx context.Context) (partition.Offsets, error)
+	// OffsetForTime is the first offset whose record timestamp is at or
+	// after ts, and the next offset when none is.
+	OffsetForTime(ctx context.Context, ts int64) (uint64, error)
 	// Subscribe registers a coalescing wake-up that fires after every append.
 	Subscribe(ctx context.Context) (Subscription, error)
 	// Done is closed when the partition has stopped.

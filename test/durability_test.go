@@ -169,11 +169,11 @@ func snapshot(b *inproc) brokerState {
 	return s
 }
 
-// segmentFile matches <topic>-<partition>/<20 digits>.log|.index.
-var segmentFile = regexp.MustCompile(`^([a-zA-Z0-9._-]+)-(0|[1-9][0-9]*)/([0-9]{20})\.(log|index)$`)
+// segmentFile matches <topic>-<partition>/<20 digits>.log|.index|.timeindex.
+var segmentFile = regexp.MustCompile(`^([a-zA-Z0-9._-]+)-(0|[1-9][0-9]*)/([0-9]{20})\.(log|index|timeindex)$`)
 
 // TestOnDiskLayout: the data directory holds <topic>-<partition>/ with
-// <20-digit base offset>.log and .index pairs, each base the offset of the
+// <20-digit base offset>.log, .index and .timeindex triples, each base the offset of the
 // segment's first record, and nothing else but the broker's own dot files.
 func TestOnDiskLayout(t *testing.T) {
 	b := startInproc(t, smallSegments)
@@ -220,8 +220,10 @@ func TestOnDiskLayout(t *testing.T) {
 				dir := m[1] + "-" + m[2]
 				bases[dir] = append(bases[dir], base)
 			}
-			if _, err := os.Stat(filepath.Join(filepath.Dir(path), m[3]+map[string]string{"log": ".index", "index": ".log"}[m[4]])); err != nil {
-				t.Errorf("%s: %s has no partner: %v", when, rel, err)
+			for _, ext := range []string{"log", "index", "timeindex"} {
+				if _, err := os.Stat(filepath.Join(filepath.Dir(path), m[3]+"."+ext)); err != nil {
+					t.Errorf("%s: %s has no .%s beside it: %v", when, rel, ext, err)
+				}
 			}
 			return nil
 		})

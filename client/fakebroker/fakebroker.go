@@ -313,9 +313,17 @@ func (s *server) GetOffsets(_ context.Context, req *pb.GetOffsetsRequest) (*pb.G
 	}
 	resp := &pb.GetOffsetsResponse{}
 	for i, p := range ps {
-		resp.Partitions = append(resp.Partitions, &pb.PartitionOffsets{
-			Partition: uint32(i), LogStartOffset: p.logStart, NextOffset: p.next(),
-		})
+		po := &pb.PartitionOffsets{Partition: uint32(i), LogStartOffset: p.logStart, NextOffset: p.next()}
+		if ts := req.GetTimestampMs(); ts != 0 {
+			po.TimestampOffset = p.next()
+			for _, e := range p.entries {
+				if e.GetTimestampMs() >= ts {
+					po.TimestampOffset = e.GetOffset()
+					break
+				}
+			}
+		}
+		resp.Partitions = append(resp.Partitions, po)
 	}
 	return resp, nil
 }

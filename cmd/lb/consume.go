@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strconv"
 	"time"
 	"unicode/utf8"
 
@@ -20,6 +21,7 @@ const consumeHelp = `Print the records of one partition, then wait for new ones 
 
 Usage:
   lb consume TOPIC [--partition N] [--from earliest|latest|OFFSET] [flags]
+  lb consume TOPIC [--partition N] --from-time TIME [flags]
   lb consume TOPIC --group GROUP [--member ID] [flags]
 
 Stop with Ctrl-C, or pass --no-follow to stop at the end of the partition.
@@ -32,6 +34,11 @@ gets (from the group's committed offsets) and commits its progress every
 --commit-interval, on every rebalance and when stopped. Records printed
 after the last commit may be printed again by the next owner of a partition.
 
+With --from-time, lb starts at the first record whose timestamp is at or
+after TIME (RFC 3339, such as 2026-12-05T10:00:00Z, or Unix milliseconds),
+as the broker finds it with its time index; records with earlier
+timestamps that come after it (timestamps out of order) are printed too.
+
 Output:
   plain  each record's value on its own line
   json   one JSON object per line: partition, offset, key, value, headers,
@@ -43,6 +50,7 @@ Examples:
   lb consume orders                              all of partition 0, then follow
   lb consume orders --partition 2 --from latest  only new records
   lb consume orders --from 100 --no-follow --output json
+  lb consume orders --from-time 2026-12-05T10:00:00Z --no-follow
   lb consume orders --group billing              share orders with other members
 `
 
@@ -51,6 +59,7 @@ func runConsume(ctx context.Context, e *env, args []string) error {
 	fs := e.flagSet(u.name)
 	partition := fs.Uint("partition", 0, "partition `N` to read")
 	fromText := fs.String("from", "earliest", "start at `POSITION`: earliest, latest (only new records) or an offset")
+	fromTime := fs.String("from-time", "", "start at the first record at or after `TIME`: RFC 3339 or Unix milliseconds")
 	noFollow := fs.Bool("no-follow", false, "stop at the end of the partition instead of waiting for new records")
 	output := fs.String("output", "plain", "output `FORMAT`: plain or json")
 	maxBytes := fs.Uint("max-bytes", 0, "largest read `BYTES` per batch from the broker (default: the broker's)")
@@ -62,6 +71,17 @@ func runConsume(ctx context.Context, e *env, args []string) error {
 	from, err := client.ParsePosition(*fromText)
 	if err != nil {
 		return u.fail(fmt.Sprintf("--from %q: want earliest, latest or an offset (0, 1, ...)", *fromText))
+	}
+	var fromMs int64
+	if *fromTime != "" {
+		if fromMs, err = parseTime(*fromTime); err != nil {
+			return u.fail(fmt.Sprintf("--from-time %q: %v", *fromTime, err))
+		}
+		explicit := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { explicit[f.Name] = true })
+		if explicit["from"] || *gf.group != "" {
+			return u.fail("--from-time goes without --from and --group: it chooses the start itself")
+		}
 	}
 	if *output != "plain" && *output != "json" {
 		return u.fail(fmt.Sprintf("--output %q: want plain or json", *output))
@@ -91,6 +111,11 @@ func runConsume(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer c.Close()
+	if *fromTime != "" {
+		if from, err = startAtTime(ctx, e, c, topic, uint32(*partition), fromMs); err != nil {
+			return err
+		}
+	}
 	// Check the topic, partition and offset first: the broker would refuse
 	// them too, but here the message can name the valid range.
 	if err := checkStart(ctx, e, c, topic, uint32(*partition), from); err != nil {
@@ -149,6 +174,39 @@ func checkStart(ctx context.Context, e *env, c *client.Client, topic string, par
 	}
 	return fmt.Errorf("offset %d is out of range for %s/%d: %s; --from %d waits for the next record, --from earliest reads all",
 		off, topic, partition, held, o.GetNextOffset())
+}
+
+// parseTime reads --from-time: RFC 3339, or Unix milliseconds.
+func parseTime(s string) (int64, error) {
+	if ms, err := strconv.ParseInt(s, 10, 64); err == nil {
+		if ms == 0 {
+			return 0, errors.New("want a time after the Unix epoch")
+		}
+		return ms, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return 0, errors.New("want RFC 3339 (2026-12-05T10:00:00Z) or Unix milliseconds")
+	}
+	if ms := t.UnixMilli(); ms != 0 {
+		return ms, nil
+	}
+	return 0, errors.New("want a time after the Unix epoch")
+}
+
+// startAtTime asks the broker for the first offset of partition at or
+// after ms.
+func startAtTime(ctx context.Context, e *env, c *client.Client, topic string, partition uint32, ms int64) (client.Position, error) {
+	rctx, cancel := e.withTimeout(ctx)
+	defer cancel()
+	offs, err := c.GetOffsetsForTime(rctx, topic, ms)
+	if err != nil {
+		return client.Position{}, err
+	}
+	if int(partition) >= len(offs) {
+		return client.Position{}, fmt.Errorf("partition %d does not exist: topic %s has %d partitions (0..%d)", partition, topic, len(offs), len(offs)-1)
+	}
+	return client.AtOffset(offs[partition].GetTimestampOffset()), nil
 }
 
 func printPlain(w io.Writer, _ uint32, e *pb.LogEntry) error {

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -47,6 +48,41 @@ func TestConsumeJSON(t *testing.T) {
 {"partition":0,"offset":1,"key":null,"value":null,"value_base64":"AP4=","headers":[],"timestamp":"2023-11-14T22:13:20.124Z","timestamp_ms":1700000000124}
 `
 	lb(t, fb, "consume", "t", "--no-follow", "--output", "json").want(t, exitOK, want)
+}
+
+// TestConsumeFromTime starts at the first record at or after a time, given
+// in RFC 3339 or Unix milliseconds, with timestamps out of order.
+func TestConsumeFromTime(t *testing.T) {
+	fb := fakebroker.Start(t)
+	fb.CreateTopic("t", 2)
+	base := time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC).UnixMilli()
+	for i, v := range []string{"a", "b", "c", "d"} {
+		ts := base + int64(i-2)*1000 // a 09:59:58, c 10:00:00, d 10:00:01
+		if v == "b" {
+			ts = base + 5000 // 10:00:05, out of order
+		}
+		fb.Append("t", 1, &pb.Record{Value: []byte(v), TimestampMs: ts})
+	}
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--from-time", "2026-12-05T10:00:00Z"}, "b\nc\nd\n"},
+		{[]string{"--from-time", "2026-12-05T11:00:00+01:00"}, "b\nc\nd\n"},
+		{[]string{"--from-time", "2026-12-05T10:00:04.5Z"}, "b\nc\nd\n"},
+		{[]string{"--from-time", "2026-12-05T10:00:05.001Z"}, ""},
+		{[]string{"--from-time", "2026-12-05T09:59:59Z"}, "b\nc\nd\n"},
+		{[]string{"--from-time", "2026-12-05T09:00:00Z"}, "a\nb\nc\nd\n"},
+		{[]string{"--from-time", fmt.Sprint(base + 5000)}, "b\nc\nd\n"},
+		{[]string{"--from-time", fmt.Sprint(base + 5001)}, ""},
+	}
+	for _, tt := range tests {
+		lb(t, fb, append([]string{"consume", "t", "--partition", "1", "--no-follow"}, tt.args...)...).want(t, exitOK, tt.want)
+	}
+	lb(t, fb, "consume", "t", "--from-time", "yesterday").wantErr(t, exitUsage, `--from-time "yesterday": want RFC 3339`)
+	lb(t, fb, "consume", "t", "--from-time", "0").wantErr(t, exitUsage, "after the Unix epoch")
+	lb(t, fb, "consume", "t", "--from-time", "1", "--from", "3").wantErr(t, exitUsage, "--from-time goes without --from")
+	lb(t, fb, "consume", "t", "--from-time", "1", "--partition", "2").wantErr(t, exitError, "partition 2 does not exist")
 }
 
 func TestConsumeErrors(t *testing.T) {
