@@ -181,15 +181,19 @@ func (c *conn) readBody(n int32) ([]byte, error) {
 	}
 	_ = c.nc.SetReadDeadline(time.Now().Add(c.s.opts.IdleTimeout))
 	const step = 1 << 20
-	body := make([]byte, 0, min(int(n), step))
+	// The key comes first: only Produce may use the large limit.
+	body := make([]byte, 2, min(int(n), step))
+	if _, err := io.ReadFull(c.nc, body); err != nil {
+		return nil, fmt.Errorf("%w: 0 of %d bytes: %w", errFrame, n, err)
+	}
+	if key := int16(binary.BigEndian.Uint16(body)); key != produceKey && int(n) > maxOtherRequestBytes {
+		return nil, fmt.Errorf("%w: %s request of %d bytes (served: up to %d)", errFrame, kmsg.NameForKey(key), n, maxOtherRequestBytes)
+	}
 	for len(body) < int(n) {
 		k := min(int(n)-len(body), max(step, len(body)))
 		body = append(body, make([]byte, k)...)
 		if _, err := io.ReadFull(c.nc, body[len(body)-k:]); err != nil {
 			return nil, fmt.Errorf("%w: %d of %d bytes: %w", errFrame, len(body)-k, n, err)
-		}
-		if len(body) >= 4 && int16(binary.BigEndian.Uint16(body)) != produceKey && int(n) > maxOtherRequestBytes {
-			return nil, fmt.Errorf("%w: %s request of %d bytes (served: up to %d)", errFrame, kmsg.NameForKey(int16(binary.BigEndian.Uint16(body))), n, maxOtherRequestBytes)
 		}
 	}
 	return body, nil
