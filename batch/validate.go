@@ -10,6 +10,11 @@ import (
 // ErrInvalid is what Validate returns, wrapped with the reason.
 var ErrInvalid = errors.New("batch: invalid batch")
 
+// ErrTooLarge is wrapped, beside ErrInvalid, by Validate's errors for a
+// batch or record over its size limit, which a producer must be told apart
+// from damage (Kafka's MESSAGE_TOO_LARGE against CORRUPT_MESSAGE).
+var ErrTooLarge = errors.New("batch: over the size limit")
+
 // scratch holds decompression buffers for Validate. Buffers past
 // maxPooledScratch are dropped rather than kept for a rare big batch.
 var scratch = sync.Pool{New: func() any { return new([]byte) }}
@@ -42,7 +47,7 @@ func Validate(b []byte, maxRecordBytes, maxBatchBytes int) (Header, error) {
 	case size < int64(len(b)):
 		return h, fmt.Errorf("%w: %d bytes after the batch of %d", ErrInvalid, int64(len(b))-size, size)
 	case size > int64(maxBatchBytes):
-		return h, fmt.Errorf("%w: batch of %d bytes, over the limit of %d", ErrInvalid, size, maxBatchBytes)
+		return h, fmt.Errorf("%w: %w: batch of %d bytes, over the limit of %d", ErrInvalid, ErrTooLarge, size, maxBatchBytes)
 	}
 	if c := crc32.Checksum(b[crcStart:], castagnoli); c != h.CRC {
 		return h, fmt.Errorf("%w: %w: crc 0x%08x, header says 0x%08x", ErrInvalid, ErrCRC, c, h.CRC)
@@ -62,6 +67,9 @@ func Validate(b []byte, maxRecordBytes, maxBatchBytes int) (Header, error) {
 			}
 		}()
 		if *bp, err = decompress((*bp)[:0], c, recs, maxBatchBytes); err != nil {
+			if errors.Is(err, errTooBig) {
+				return h, fmt.Errorf("%w: %w: %v records: %v", ErrInvalid, ErrTooLarge, c, err)
+			}
 			return h, fmt.Errorf("%w: %v records: %v", ErrInvalid, c, err)
 		}
 		recs = *bp
@@ -77,7 +85,7 @@ func Validate(b []byte, maxRecordBytes, maxBatchBytes int) (Header, error) {
 		case err != nil:
 			return h, fmt.Errorf("%w: record %d: %v", ErrInvalid, i, err)
 		case n > maxRecordBytes:
-			return h, fmt.Errorf("%w: record %d of %d bytes, over the limit of %d", ErrInvalid, i, n, maxRecordBytes)
+			return h, fmt.Errorf("%w: %w: record %d of %d bytes, over the limit of %d", ErrInvalid, ErrTooLarge, i, n, maxRecordBytes)
 		case rr.offsetDelta != i:
 			return h, fmt.Errorf("%w: record %d has offset delta %d", ErrInvalid, i, rr.offsetDelta)
 		}

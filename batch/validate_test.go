@@ -155,6 +155,10 @@ func TestValidate(t *testing.T) {
 			if !strings.Contains(err.Error(), tt.wantErr) {
 				t.Fatalf("err %q does not say %q", err, tt.wantErr)
 			}
+			// Only a size over a limit is ErrTooLarge: the rest is damage.
+			if tooLarge := strings.Contains(tt.name, "over max"); errors.Is(err, ErrTooLarge) != tooLarge {
+				t.Fatalf("err %v: errors.Is(err, ErrTooLarge) = %v, want %v", err, !tooLarge, tooLarge)
+			}
 			t.Log(err)
 			// What Validate refuses, Iter refuses too or reads within bounds.
 			var it Iter

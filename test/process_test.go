@@ -168,7 +168,7 @@ func (b *ProcBroker) TryStart() (StartInfo, error) {
 		t.Fatalf("start broker: run %d is still running", b.runs)
 	}
 	b.runs++
-	args := []string{"--addr=127.0.0.1:0", "--data-dir=" + b.DataDir, "--log-format=json"}
+	args := []string{"--addr=127.0.0.1:0", "--kafka-addr=127.0.0.1:0", "--data-dir=" + b.DataDir, "--log-format=json"}
 	args = append(args, b.opts.Args...)
 	name := b.bin
 	if b.opts.NoFile > 0 {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"net"
+	"strconv"
 	"strings"
 	"time"
 
@@ -48,6 +49,10 @@ type config struct {
 	metricsAddr     string
 	maxOpenFiles    int
 	version         bool
+
+	kafkaAddr       string
+	kafkaAdvertise  string
+	kafkaAutoCreate bool
 }
 
 func envName(flagName string) string {
@@ -74,6 +79,9 @@ func parseFlags(args []string, lookupEnv func(string) (string, bool), out io.Wri
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long SIGINT/SIGTERM waits for in-flight calls")
 	fs.StringVar(&c.metricsAddr, "metrics-addr", "", "`address` serving /metrics and /debug/pprof over HTTP (empty: off)")
 	fs.IntVar(&c.maxOpenFiles, "max-open-files", 0, "most segment files held open at once (0: half the RLIMIT_NOFILE soft limit, at most 1024)")
+	fs.StringVar(&c.kafkaAddr, "kafka-addr", "127.0.0.1:9093", "Kafka protocol listen `address` (empty: off)")
+	fs.StringVar(&c.kafkaAdvertise, "kafka-advertise-addr", "", "host:port Kafka clients are told to reach this broker at (empty: --kafka-addr)")
+	fs.BoolVar(&c.kafkaAutoCreate, "kafka-auto-create-topics", false, "create a topic that a Kafka client's Metadata request names and that does not exist, with 1 partition")
 	fs.BoolVar(&c.version, "version", false, "print version and build information, then exit")
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
@@ -137,6 +145,31 @@ func (c config) check() error {
 		if err := checkHostPort(c.metricsAddr); err != nil {
 			return usagef("--metrics-addr %q: %v", c.metricsAddr, err)
 		}
+	}
+	return c.checkKafka()
+}
+
+// checkKafka checks the Kafka listener's flags. Clients connect to the
+// advertised address, so a wildcard listen address needs one given.
+func (c config) checkKafka() error {
+	if c.kafkaAddr == "" {
+		return nil
+	}
+	if err := checkHostPort(c.kafkaAddr); err != nil {
+		return usagef("--kafka-addr %q: %v", c.kafkaAddr, err)
+	}
+	if c.kafkaAdvertise != "" {
+		host, port, err := net.SplitHostPort(c.kafkaAdvertise)
+		if err != nil || host == "" {
+			return usagef("--kafka-advertise-addr %q: want host:port", c.kafkaAdvertise)
+		}
+		if n, err := strconv.ParseUint(port, 10, 16); err != nil || n == 0 {
+			return usagef("--kafka-advertise-addr %q: want a port number from 1 to 65535", c.kafkaAdvertise)
+		}
+		return nil
+	}
+	if host, _, _ := net.SplitHostPort(c.kafkaAddr); host == "" || net.ParseIP(host) != nil && net.ParseIP(host).IsUnspecified() {
+		return usagef("--kafka-addr %q listens on every address: give --kafka-advertise-addr, the host:port clients reach this broker at", c.kafkaAddr)
 	}
 	return nil
 }

@@ -27,6 +27,7 @@ func TestParseFlagsDefaults(t *testing.T) {
 		fsync: fsyncFlag(partition.FsyncAlways), fsyncInterval: 100 * time.Millisecond,
 		maxRecordBytes: 1 << 20, maxPartitions: 1024, logLevel: levelFlag(zerolog.InfoLevel),
 		logFormat: "console", shutdownTimeout: 10 * time.Second,
+		kafkaAddr: "127.0.0.1:9093",
 	}
 	if c != want {
 		t.Errorf("defaults = %+v\nwant       %+v", c, want)
@@ -72,6 +73,16 @@ func TestParseFlags(t *testing.T) {
 			func(c config) bool { return c.partitionConfig(zerolog.Nop()).MaxOpenFiles == 77 }},
 		{"max open files env", nil, map[string]string{"LOGBROKER_MAX_OPEN_FILES": "5000"},
 			func(c config) bool { return c.partitionConfig(zerolog.Nop()).MaxOpenFiles == 5000 }},
+		{"kafka flags", []string{"--kafka-addr", "0.0.0.0:19093", "--kafka-advertise-addr", "broker1.example:19093", "--kafka-auto-create-topics"}, nil,
+			func(c config) bool {
+				return c.kafkaAddr == "0.0.0.0:19093" && c.kafkaAdvertise == "broker1.example:19093" && c.kafkaAutoCreate
+			}},
+		{"kafka env", nil, map[string]string{"LOGBROKER_KAFKA_ADDR": "127.0.0.1:1", "LOGBROKER_KAFKA_ADVERTISE_ADDR": "h:2",
+			"LOGBROKER_KAFKA_AUTO_CREATE_TOPICS": "true"},
+			func(c config) bool {
+				return c.kafkaAddr == "127.0.0.1:1" && c.kafkaAdvertise == "h:2" && c.kafkaAutoCreate
+			}},
+		{"kafka off", []string{"--kafka-addr="}, nil, func(c config) bool { return c.kafkaAddr == "" }},
 		{"max open files auto", nil, nil, func(c config) bool {
 			return c.partitionConfig(zerolog.Nop()).MaxOpenFiles == autoOpenFiles(nofileLimit())
 		}},
@@ -123,6 +134,12 @@ func TestParseFlagsErrors(t *testing.T) {
 		{"huge max record", []string{"--max-record-bytes", "9223372036854775807"}, nil, "--max-record-bytes 9223372036854775807"},
 		{"log level off", []string{"--log-level", "disabled"}, nil, `"disabled"`},
 		{"numeric log level", []string{"--log-level", "100"}, nil, `"100"`},
+		{"kafka addr without port", []string{"--kafka-addr", "127.0.0.1"}, nil, "--kafka-addr"},
+		{"kafka wildcard without advertise", []string{"--kafka-addr", "0.0.0.0:9093"}, nil, "--kafka-advertise-addr"},
+		{"kafka empty host without advertise", []string{"--kafka-addr", ":9093"}, nil, "--kafka-advertise-addr"},
+		{"kafka advertise without port", []string{"--kafka-advertise-addr", "h"}, nil, "--kafka-advertise-addr"},
+		{"kafka advertise port 0", []string{"--kafka-advertise-addr", "h:0"}, nil, "--kafka-advertise-addr"},
+		{"bad kafka auto create", nil, map[string]string{"LOGBROKER_KAFKA_AUTO_CREATE_TOPICS": "maybe"}, "LOGBROKER_KAFKA_AUTO_CREATE_TOPICS"},
 		{"empty data dir", nil, map[string]string{"LOGBROKER_DATA_DIR": ""}, "--data-dir"},
 	}
 	for _, tt := range tests {

@@ -15,6 +15,7 @@ import (
 	"github.com/rs/zerolog"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/logbroker/logbroker/kafka"
 	"github.com/logbroker/logbroker/partition"
 	"github.com/logbroker/logbroker/partition/group"
 	"github.com/logbroker/logbroker/server"
@@ -54,6 +55,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		ms.stop()
 		return fmt.Errorf("listen on %s: %w", cfg.addr, err)
 	}
+	// The Kafka listener is bound now, so that a port in use fails the start
+	// at once, but serves only once storage is open: Kafka clients have no
+	// NOT_SERVING to see, and their connections wait in the backlog.
+	klis, err := listenKafka(cfg)
+	if err != nil {
+		lis.Close()
+		ms.stop()
+		return err
+	}
 	var pend pending
 	srv, err := server.New(server.Options{
 		Registry:       &pend,
@@ -66,6 +76,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	})
 	if err != nil {
 		lis.Close()
+		klis.close()
 		ms.stop()
 		return err
 	}
@@ -100,26 +111,33 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 				_ = late.st.close()
 			}
 		}()
+		klis.close()
 		stopServing(srv, ms, cfg.shutdownTimeout)
 		return g.Wait()
 	}
 	st, err := o.st, o.err
 	if err != nil {
+		klis.close()
 		stopServing(srv, ms, cfg.shutdownTimeout)
 		return errors.Join(err, g.Wait())
 	}
 	pend.set(st)
+	ksrv, err := klis.serve(g, cfg, logger, st.reg)
+	if err != nil { // not expected: check() made the options valid
+		stopServing(srv, ms, cfg.shutdownTimeout)
+		return errors.Join(err, st.close(), g.Wait())
+	}
 	rec := st.reg.Recovery()
 	ms.metrics().SetStorage(st.reg)
 	ms.metrics().SetRecovery(rec)
 	if gctx.Err() == nil { // no signal during recovery
 		srv.Ready()
 	}
-	logStart(logger, lis.Addr(), ms.addr(), cfg, rec)
+	logStart(logger, lis.Addr(), klis.addr(), ms.addr(), cfg, rec)
 
 	g.Go(func() error {
 		<-gctx.Done() // a signal, or a server failed
-		return shutdown(logger, srv, ms, st, cfg.shutdownTimeout)
+		return shutdown(logger, srv, ksrv, ms, st, cfg.shutdownTimeout)
 	})
 	return g.Wait()
 }
@@ -178,13 +196,25 @@ func (s storage) close() error {
 // syncs and writes the clean-shutdown marker, then the metrics listener, so
 // that the stop can be watched. A server that needed to be cut off is only a
 // warning: storage closing cleanly is what keeps the data.
-func shutdown(logger zerolog.Logger, srv *server.Server, ms *metricsServer, st storage, timeout time.Duration) error {
+func shutdown(logger zerolog.Logger, srv *server.Server, ksrv *kafka.Server, ms *metricsServer, st storage, timeout time.Duration) error {
 	start := time.Now()
 	logger.Info().Dur("timeout_ms", timeout).Msg("shutting down")
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
+	// Both front ends stop at once, within the one timeout.
+	kafkaStopped := make(chan error, 1)
+	go func() {
+		if ksrv == nil {
+			kafkaStopped <- nil
+			return
+		}
+		kafkaStopped <- ksrv.Stop(ctx)
+	}()
 	if err := srv.Stop(ctx); err != nil {
 		logger.Warn().Err(err).Msg("in-flight calls cut off at the shutdown timeout")
+	}
+	if err := <-kafkaStopped; err != nil {
+		logger.Warn().Err(err).Msg("Kafka requests cut off at the shutdown timeout")
 	}
 	err := st.close()
 	ms.stop()
@@ -206,7 +236,7 @@ func closeRegistry(reg *partition.Registry) error {
 // start is worth a warning even when nothing needed repair.
 const slowRecovery = 5 * time.Second
 
-func logStart(logger zerolog.Logger, addr net.Addr, metricsAddr string, cfg config, rec partition.RecoveryStats) {
+func logStart(logger zerolog.Logger, addr net.Addr, kafkaAddr, metricsAddr string, cfg config, rec partition.RecoveryStats) {
 	if rec.ScannedSegments > 0 || rec.TruncatedBytes > 0 || rec.Duration > slowRecovery {
 		// Per-partition details (which tail was cut) are in storage's own
 		// warnings, each with its topic and partition.
@@ -220,6 +250,7 @@ func logStart(logger zerolog.Logger, addr net.Addr, metricsAddr string, cfg conf
 	}
 	logger.Info().
 		Str("addr", addr.String()).
+		Str("kafka_addr", kafkaAddr).
 		Str("metrics_addr", metricsAddr).
 		Str("data_dir", cfg.dataDir).
 		Str("fsync", cfg.fsync.String()).

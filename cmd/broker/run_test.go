@@ -86,7 +86,8 @@ func startDaemon(t *testing.T, args ...string) *daemon {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	d := &daemon{cancel: cancel, done: make(chan error, 1), logs: newLogSink()}
-	args = append([]string{"--addr", "127.0.0.1:0", "--log-format", "json"}, args...)
+	// A fixed default port would collide with other tests' brokers.
+	args = append([]string{"--addr", "127.0.0.1:0", "--kafka-addr", "127.0.0.1:0", "--log-format", "json"}, args...)
 	go func() { d.done <- run(ctx, args, io.Discard, d.logs) }()
 	select {
 	case d.start = <-d.logs.started:
@@ -226,10 +227,11 @@ func TestRunStartErrors(t *testing.T) {
 	}{
 		// The listeners come up before storage opens: a free port lets the
 		// storage error show.
-		{"data dir is a file", []string{"--data-dir", file, "--addr", "127.0.0.1:0"}, file},
-		{"data dir in use", []string{"--data-dir", locked, "--addr", "127.0.0.1:0"}, "in use by another broker"},
-		{"metrics address in use", []string{"--data-dir", listenDir, "--addr", "127.0.0.1:0", "--metrics-addr", busy.Addr().String()}, "metrics: listen on " + busy.Addr().String()},
-		{"address in use", []string{"--data-dir", listenDir, "--addr", busy.Addr().String()}, "listen on " + busy.Addr().String()},
+		{"data dir is a file", []string{"--data-dir", file, "--addr", "127.0.0.1:0", "--kafka-addr", ""}, file},
+		{"data dir in use", []string{"--data-dir", locked, "--addr", "127.0.0.1:0", "--kafka-addr", ""}, "in use by another broker"},
+		{"metrics address in use", []string{"--data-dir", listenDir, "--addr", "127.0.0.1:0", "--kafka-addr", "", "--metrics-addr", busy.Addr().String()}, "metrics: listen on " + busy.Addr().String()},
+		{"address in use", []string{"--data-dir", listenDir, "--addr", busy.Addr().String(), "--kafka-addr", ""}, "listen on " + busy.Addr().String()},
+		{"kafka address in use", []string{"--data-dir", listenDir, "--addr", "127.0.0.1:0", "--kafka-addr", busy.Addr().String()}, "listen on " + busy.Addr().String() + " (--kafka-addr)"},
 		// Refused as a usage error (exit 2) before anything listens.
 		{"bad address", []string{"--data-dir", listenDir, "--addr", "127.0.0.1:http-nope"}, `--addr "127.0.0.1:http-nope"`},
 	}
@@ -282,7 +284,9 @@ func TestRunStopDuringRecovery(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"--data-dir", dir, "--addr", "127.0.0.1:0"}, io.Discard, io.Discard) }()
+	go func() {
+		done <- run(ctx, []string{"--data-dir", dir, "--addr", "127.0.0.1:0", "--kafka-addr", ""}, io.Discard, io.Discard)
+	}()
 	<-opening
 	cancel() // SIGTERM
 	select {

@@ -1,0 +1,75 @@
+package kafka
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// apiVersion is one API this listener serves and its version range.
+type apiVersion struct {
+	key      int16
+	min, max int16
+}
+
+// versions is the one table of what the listener serves, sorted by key.
+// ApiVersions advertises exactly it; a request for a key not here closes
+// its connection, as Kafka does, and clients that read ApiVersions never
+// send one. The ranges are shaped like a Kafka 3.x release's, so that
+// clients that choose features by version (librdkafka, kafka-python)
+// choose right.
+//
+// Produce advertises 0-9 but stores only v3+ (RecordBatch v2); v0-2 get
+// UNSUPPORTED_FOR_MESSAGE_FORMAT per partition. Fetch starts at 4, the
+// first version whose responses carry RecordBatch v2 with a last stable
+// offset.
+var versions = []apiVersion{
+	{0, 0, 9},  // Produce
+	{1, 4, 12}, // Fetch
+	{2, 0, 7},  // ListOffsets
+	{3, 0, 12}, // Metadata
+	{18, 0, 4}, // ApiVersions
+	{19, 0, 7}, // CreateTopics
+	{20, 0, 6}, // DeleteTopics
+}
+
+// API keys named in code.
+const (
+	produceKey     int16 = 0
+	apiVersionsKey int16 = 18
+)
+
+// handlerFunc answers one request; a nil response sends nothing (acks=0
+// Produce), and an error closes the connection.
+type handlerFunc func(s *Server, ctx context.Context, c *conn, req kmsg.Request) (kmsg.Response, error)
+
+// handler is the handler of an API key in versions.
+func handler(key int16) handlerFunc {
+	switch key {
+	case 0:
+		return (*Server).handleProduce
+	case 1:
+		return (*Server).handleFetch
+	case 2:
+		return (*Server).handleListOffsets
+	case 3:
+		return (*Server).handleMetadata
+	case 18:
+		return (*Server).handleApiVersions
+	case 19:
+		return (*Server).handleCreateTopics
+	case 20:
+		return (*Server).handleDeleteTopics
+	}
+	return nil
+}
+
+// lookupVersion finds key's range in versions.
+func lookupVersion(key int16) (apiVersion, bool) {
+	for _, v := range versions {
+		if v.key == key {
+			return v, true
+		}
+	}
+	return apiVersion{}, false
+}
