@@ -37,7 +37,7 @@ setup() {
 start_broker() {
   local dir="$BENCH_DIR/data/logbroker-$1"
   rm -rf "$dir"; mkdir -p "$dir"
-  start_bg "logbroker-$1" "$BROKER" --addr "127.0.0.1:$PORT" --data-dir "$dir" --fsync "$1" --log-level warn
+  start_bg "logbroker-$1" "$BROKER" --addr "127.0.0.1:$PORT" --data-dir "$dir" --fsync "$1" --log-level warn --kafka-addr ""
   BPID=$LAST_PID
   wait_port "$PORT" 30
 }

@@ -18,7 +18,7 @@ WORKLOADS=("$@"); [ ${#WORKLOADS[@]} -gt 0 ] || WORKLOADS=(produce consume-batch
 (cd "$ROOT" && go build -o "$LB" ./cmd/lb && go build -o "$BROKER" ./cmd/broker) || exit 1
 
 dir="$BENCH_DIR/data/profile"; rm -rf "$dir"; mkdir -p "$dir"
-start_bg logbroker-profile "$BROKER" --addr "127.0.0.1:$PORT" --metrics-addr "127.0.0.1:$MPORT" \
+start_bg logbroker-profile "$BROKER" --addr "127.0.0.1:$PORT" --kafka-addr "" --metrics-addr "127.0.0.1:$MPORT" \
   --data-dir "$dir" --fsync "$FSYNC" --log-level warn
 BPID=$LAST_PID
 wait_port "$PORT" 30 || exit 1
