@@ -51,7 +51,9 @@ const (
 
 var producerCRC = crc32.MakeTable(crc32.Castagnoli)
 
-func producerSnapName(offset uint64) string { return fmt.Sprintf("%020d%s", offset, producerSnapSuffix) }
+func producerSnapName(offset uint64) string {
+	return fmt.Sprintf("%020d%s", offset, producerSnapSuffix)
+}
 
 // encodeProducers is the snapshot of ps at offset; producers in id order,
 // so equal states make equal files.
