@@ -45,6 +45,8 @@ type Registry struct {
 	recovery RecoveryStats
 
 	mu     sync.Mutex // serialises create, delete and close
+	pidMu  sync.Mutex // guards pids
+	pids   producerIDs
 	topics atomic.Pointer[map[string]*topic]
 	closed bool
 
