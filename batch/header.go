@@ -197,3 +197,14 @@ func SetLeaderEpoch(b []byte, epoch int32) {
 func SetCRC(b []byte) {
 	binary.BigEndian.PutUint32(b[offCRC:], crc32.Checksum(b[crcStart:], castagnoli))
 }
+
+// SetProducer writes an idempotent producer's id, epoch and base sequence
+// into a whole batch b and recomputes its CRC, which covers them. Brokers
+// never call it (producers set these); tests and tools building batches do.
+func SetProducer(b []byte, id int64, epoch int16, baseSequence int32) {
+	be := binary.BigEndian
+	be.PutUint64(b[offProducerID:], uint64(id))
+	be.PutUint16(b[offProducerEpoch:], uint16(epoch))
+	be.PutUint32(b[offBaseSequence:], uint32(baseSequence))
+	SetCRC(b)
+}

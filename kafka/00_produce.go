@@ -23,9 +23,16 @@ import (
 // acks 1 and -1 answer once the batches are in the log (and synced with
 // --fsync always): on one broker "all in-sync replicas" is the leader, so
 // NOT_ENOUGH_REPLICAS never comes. acks 0 gets no response at all; what
-// fails then is logged. Transactional produce is refused with
-// INVALID_REQUEST, and so are idempotent batches (producer id set): without
-// InitProducerId no producer can hold an id, and sequences are not checked.
+// fails then is logged.
+//
+// Idempotent producers' batches (producer id set) are checked by the
+// partition against the producer's last batches: a retried batch is
+// answered with the base offset it was stored at and not stored again; a
+// gap gets OUT_OF_ORDER_SEQUENCE_NUMBER and an older epoch
+// INVALID_PRODUCER_EPOCH, as from Kafka. Transactional produce (a
+// transactional id, or batches with the transactional attribute) is refused
+// with TRANSACTIONAL_ID_AUTHORIZATION_FAILED, as InitProducerId refuses a
+// transactional id (22_init_producer_id.go).
 
 func (s *Server) handleProduce(ctx context.Context, c *conn, kreq kmsg.Request) (kmsg.Response, error) {
 	req := kreq.(*kmsg.ProduceRequest)
@@ -67,7 +74,7 @@ func (s *Server) producePartition(ctx context.Context, req *kmsg.ProduceRequest,
 	case req.Acks != 0 && req.Acks != 1 && req.Acks != -1:
 		return 0, 0, refuse(kerr.InvalidRequiredAcks, "acks %d; want -1, 0 or 1", req.Acks)
 	case req.TransactionID != nil:
-		return 0, 0, refuse(kerr.InvalidRequest, "transactions are not supported")
+		return 0, 0, refuse(kerr.TransactionalIDAuthorizationFailed, "transactions are not supported")
 	case rp.Partition < 0:
 		return 0, 0, refuse(kerr.UnknownTopicOrPartition, "partition %d", rp.Partition)
 	}
@@ -113,8 +120,8 @@ func splitBatches(records []byte) ([][]byte, error) {
 		if err != nil {
 			return nil, refuse(kerr.CorruptMessage, "batch %d: %v", len(out), err)
 		}
-		if h.ProducerID >= 0 || h.Transactional() {
-			return nil, refuse(kerr.InvalidRequest, "batch %d has producer id %d: idempotent and transactional producers are not supported yet; disable idempotence", len(out), h.ProducerID)
+		if h.Transactional() || h.Control() {
+			return nil, refuse(kerr.TransactionalIDAuthorizationFailed, "batch %d is transactional: transactions are not supported", len(out))
 		}
 		n := int(h.Size())
 		out = append(out, records[:n:n])

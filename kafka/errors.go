@@ -28,6 +28,8 @@ var codeTable = []struct {
 	{partition.ErrInvalidBatch, kerr.InvalidRecord},
 	{partition.ErrNoRecords, kerr.InvalidRecord},
 	{partition.ErrOffsetOutOfRange, kerr.OffsetOutOfRange},
+	{partition.ErrOutOfOrderSequence, kerr.OutOfOrderSequenceNumber},
+	{partition.ErrInvalidProducerEpoch, kerr.InvalidProducerEpoch},
 	{partition.ErrTopicExists, kerr.TopicAlreadyExists},
 	{partition.ErrInvalidTopicName, kerr.InvalidTopicException},
 	{partition.ErrInvalidPartitions, kerr.InvalidPartitions},

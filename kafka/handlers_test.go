@@ -19,9 +19,12 @@ func TestProducePartitionErrors(t *testing.T) {
 	good := testBatch(2, []byte("v"))
 	badCRC := bytes.Clone(good)
 	badCRC[len(badCRC)-1] ^= 1
-	idem := bytes.Clone(good)
-	binary.BigEndian.PutUint64(idem[43:], 5) // producer id 5
-	batch.SetCRC(idem)
+	noSeq := bytes.Clone(good)
+	binary.BigEndian.PutUint64(noSeq[43:], 5) // producer id 5, epoch and sequence -1
+	batch.SetCRC(noSeq)
+	txnBatch := bytes.Clone(good)
+	binary.BigEndian.PutUint16(txnBatch[21:], batch.AttrTransactional)
+	batch.SetProducer(txnBatch, 5, 0, 0)
 	big := testBatch(1, make([]byte, 2<<20)) // over the default 1 MiB record limit
 	legacy := bytes.Clone(good)
 	legacy[16] = 1
@@ -42,8 +45,9 @@ func TestProducePartitionErrors(t *testing.T) {
 		{"no records", produceReq(9, 1, "p", 0, nil), kerr.InvalidRecord},
 		{"magic 1", produceReq(9, 1, "p", 0, legacy), kerr.UnsupportedForMessageFormat},
 		{"record too large", produceReq(9, 1, "p", 0, big), kerr.MessageTooLarge},
-		{"idempotent batch", produceReq(9, 1, "p", 0, idem), kerr.InvalidRequest},
-		{"transactional", txn, kerr.InvalidRequest},
+		{"producer id without a sequence", produceReq(9, 1, "p", 0, noSeq), kerr.InvalidRecord},
+		{"transactional id", txn, kerr.TransactionalIDAuthorizationFailed},
+		{"transactional batch", produceReq(9, 1, "p", 0, txnBatch), kerr.TransactionalIDAuthorizationFailed},
 		{"acks 2", produceReq(9, 2, "p", 0, good), kerr.InvalidRequiredAcks},
 		{"produce v2", produceReq(2, 1, "p", 0, good), kerr.UnsupportedForMessageFormat},
 	}

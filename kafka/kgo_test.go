@@ -15,11 +15,11 @@ import (
 // The tests in this file drive the listener with franz-go's own client
 // (kgo) and admin client (kadm), as a user would.
 
-// newClient is a franz-go client of b; it closes when the test ends.
-// Idempotence is off: InitProducerId is not served yet.
+// newClient is a franz-go client of b, idempotent as kgo is by default;
+// it closes when the test ends.
 func (b *testBroker) newClient(opts ...kgo.Opt) *kgo.Client {
 	b.t.Helper()
-	opts = append([]kgo.Opt{kgo.SeedBrokers(b.addr), kgo.DisableIdempotentWrite()}, opts...)
+	opts = append([]kgo.Opt{kgo.SeedBrokers(b.addr)}, opts...)
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		b.t.Fatal(err)
@@ -108,7 +108,11 @@ func TestKgoCodecsAndAcks(t *testing.T) {
 		for aname, ack := range acks {
 			t.Run(cname+"/acks="+aname, func(t *testing.T) {
 				recs := testRecords("codecs", 0, 200)
-				cl := b.newClient(kgo.ProducerBatchCompression(codec), kgo.RequiredAcks(ack), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+				opts := []kgo.Opt{kgo.ProducerBatchCompression(codec), kgo.RequiredAcks(ack), kgo.RecordPartitioner(kgo.ManualPartitioner())}
+				if aname != "all" {
+					opts = append(opts, kgo.DisableIdempotentWrite()) // kgo's idempotence wants acks=all
+				}
+				cl := b.newClient(opts...)
 				if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
 					t.Fatal(err)
 				}

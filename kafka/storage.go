@@ -17,6 +17,9 @@ type Registry interface {
 	// TopicID is the topic's UUID, kept across restarts and new when the
 	// topic is made again; it may read a file.
 	TopicID(name string) ([16]byte, error)
+	// InitProducerID gives an idempotent producer its id and epoch: a new
+	// id for id < 0, else the next epoch of a known one; ids never repeat.
+	InitProducerID(id int64, epoch int16) (int64, int16, error)
 }
 
 // Partition is what the Kafka front end needs from one partition handle

@@ -31,6 +31,7 @@ var versions = []apiVersion{
 	{18, 0, 4}, // ApiVersions
 	{19, 0, 7}, // CreateTopics
 	{20, 0, 6}, // DeleteTopics
+	{22, 0, 4}, // InitProducerId
 }
 
 // API keys named in code.
@@ -60,6 +61,8 @@ func handler(key int16) handlerFunc {
 		return (*Server).handleCreateTopics
 	case 20:
 		return (*Server).handleDeleteTopics
+	case 22:
+		return (*Server).handleInitProducerID
 	}
 	return nil
 }

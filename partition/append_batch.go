@@ -2,6 +2,7 @@ package partition
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/logbroker/logbroker/actor"
 	"github.com/logbroker/logbroker/batch"
@@ -47,5 +48,22 @@ func (p *Partition) batchRequest(b []byte) (*appendReq, error) {
 	// The leader epoch is the broker's to set (producers send -1); it is 0
 	// until partitions replicate.
 	batch.SetLeaderEpoch(b, 0)
-	return &appendReq{frame: b, count: int(h.NumRecords)}, nil
+	req, err := batchReq(b, h)
+	return req, p.wrap(err)
+}
+
+// batchReq is the actor's message for the checked batch b, whose header
+// is h. A batch with a producer id is an idempotent producer's: the core
+// checks its sequence (producer.go). Kafka refuses one without a sequence
+// or epoch the same way (INVALID_RECORD).
+func batchReq(b []byte, h batch.Header) (*appendReq, error) {
+	req := &appendReq{frame: b, count: int(h.NumRecords)}
+	if h.ProducerID >= 0 {
+		if h.ProducerEpoch < 0 || h.BaseSequence < 0 {
+			return nil, fmt.Errorf("%w: producer id %d with epoch %d and base sequence %d", ErrInvalidBatch, h.ProducerID, h.ProducerEpoch, h.BaseSequence)
+		}
+		req.idem = true
+		req.prod = producerAppend{id: h.ProducerID, epoch: h.ProducerEpoch, firstSeq: h.BaseSequence, count: h.NumRecords, maxTs: h.MaxTimestamp}
+	}
+	return req, nil
 }

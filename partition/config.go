@@ -57,6 +57,8 @@ const (
 	DefaultMaxOpenFiles       = 1024
 	DefaultReadBytes          = 1 << 20
 	DefaultRetentionCheck     = time.Minute
+	// DefaultProducerIDExpiration is Kafka's producer.id.expiration.ms.
+	DefaultProducerIDExpiration = 24 * time.Hour
 	// MinSegmentBytes and MaxSegmentBytes bound SegmentBytes; the maximum
 	// keeps positions within the index's 32 bits.
 	MinSegmentBytes = 1024
@@ -78,9 +80,12 @@ type Config struct {
 	MaxRecordBytes     int           // encoded size of one record; default 1 MiB
 	MaxPartitions      uint32        // per topic; default 1024
 	MaxOpenFiles       int           // cap on open segment files; default 1024
-	FS                 vfs.FS        // nil: the OS
-	Logger             zerolog.Logger
-	Observer           Observer // nil: no metrics
+	// ProducerIDExpiration drops an idempotent producer's state from a
+	// partition when its last batch is this old; default 1 day.
+	ProducerIDExpiration time.Duration
+	FS                   vfs.FS // nil: the OS
+	Logger               zerolog.Logger
+	Observer             Observer // nil: no metrics
 }
 
 func (c Config) withDefaults() (Config, error) {
@@ -104,6 +109,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.MaxPartitions == 0 {
 		c.MaxPartitions = DefaultMaxPartitions
+	}
+	if c.ProducerIDExpiration <= 0 {
+		c.ProducerIDExpiration = DefaultProducerIDExpiration
 	}
 	if c.MaxOpenFiles <= 0 {
 		c.MaxOpenFiles = DefaultMaxOpenFiles

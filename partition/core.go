@@ -39,6 +39,12 @@ type core struct {
 
 	subs map[*Subscription]struct{}
 
+	// Idempotent producers' state (producer.go): checked as a group turns
+	// into a write; the group's effects wait in pending until it lands.
+	producers *producers
+	pending   pendingProducers
+	skipped   []*appendReq // of the group being written: answered, not stored
+
 	// The group being gathered (batch), and the one being written (group);
 	// the two slices swap so that both are reused.
 	batch      []*appendReq
@@ -119,7 +125,7 @@ const (
 // newCore starts the state of a partition whose log ends at next, all of
 // it durable (as a log is when opened).
 func newCore(cfg *Config, logger zerolog.Logger, next uint64) *core {
-	return &core{cfg: cfg, logger: logger, next: next, durable: next, subs: make(map[*Subscription]struct{})}
+	return &core{cfg: cfg, logger: logger, next: next, durable: next, subs: make(map[*Subscription]struct{}), producers: newProducers()}
 }
 
 // err is the error that stopped the partition taking writes, or nil.
@@ -208,8 +214,17 @@ func (c *core) startWrite() {
 		c.answer(group, 0, c.failed)
 		return
 	}
+	group = c.checkProducers(group)
+	c.group = group
+	if len(group) == 0 {
+		// Every batch was a duplicate or refused: nothing to write.
+		c.answerSkipped(nil)
+		return
+	}
 	next, err := assignOffsets(group, c.next)
 	if err != nil {
+		c.pending.discard()
+		c.answerSkipped(err)
 		// encode built these frames; a failure here is a bug, not bad input.
 		c.answer(group, c.next, fmt.Errorf("partition: set offsets: %w", err))
 		return
@@ -276,13 +291,17 @@ func (c *core) advanceWrite(o outcome) {
 		c.out.armSync = c.cfg.FsyncInterval
 	}
 	if err != nil {
+		c.pending.discard()
 		c.answer(group, c.base, err)
+		c.answerSkipped(err)
 		return
 	}
+	c.pending.commit()
 	c.out.committed = true
 	c.out.commit = commit{frames: len(group), records: int(c.end - c.base), bytes: c.writeBytes, syncTook: o.syncTook, tail: c.tail}
 	c.tail = nil
 	c.answer(group, c.base, nil)
+	c.answerSkipped(nil)
 	for s := range c.subs {
 		c.out.wake = append(c.out.wake, s)
 	}
@@ -332,6 +351,64 @@ func (c *core) answer(group []*appendReq, base uint64, err error) {
 		}
 	}
 	clear(group)
+}
+
+// checkProducers runs the idempotent producer checks over group, in
+// order, as if each batch were stored at the offsets it is about to get.
+// It returns the batches to store, in place in group; the others, answered
+// without being stored (duplicates with their stored offsets, refusals
+// with their error), go to c.skipped and give their frames back.
+func (c *core) checkProducers(group []*appendReq) []*appendReq {
+	c.pending.reset(c.producers)
+	stored := group[:0]
+	next := c.next
+	for _, r := range group {
+		if r.idem {
+			dup, err := c.pending.try(r.prod, next, next+uint64(r.count)-1)
+			if err != nil {
+				r.skip = true
+				if errors.Is(err, errDuplicate) {
+					r.res = appendResult{base: dup.firstOff, last: dup.lastOff}
+				} else {
+					r.res = appendResult{err: err}
+				}
+				putFrame(r.frame)
+				r.frame = nil
+				c.skipped = append(c.skipped, r)
+				continue
+			}
+		}
+		stored = append(stored, r)
+		next += uint64(r.count)
+	}
+	clear(group[len(stored):])
+	return stored
+}
+
+// answerSkipped answers the batches checkProducers did not store. A
+// duplicate is answered with the offsets of its stored copy, unless the
+// group's write failed (writeErr): its copy may be in that very write.
+func (c *core) answerSkipped(writeErr error) {
+	for _, r := range c.skipped {
+		res := r.res
+		if res.err == nil && writeErr != nil {
+			res = appendResult{err: writeErr}
+		}
+		switch {
+		case r.reply != nil:
+			c.out.replies = append(c.out.replies, appendReply{r.reply, res})
+		case res.err != nil:
+			c.logger.Warn().Err(res.err).Int64("producer_id", r.prod.id).Msg("dropped an acks=none write")
+		}
+	}
+	clear(c.skipped)
+	c.skipped = c.skipped[:0]
+}
+
+// expireProducers drops the producers not heard from for the configured
+// expiry at nowMs.
+func (c *core) expireProducers(nowMs int64) int {
+	return c.producers.expire(nowMs, c.cfg.ProducerIDExpiration.Milliseconds())
 }
 
 // fail stops the partition taking writes and returns the error to report.

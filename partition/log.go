@@ -10,6 +10,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/logbroker/logbroker/batch"
 	"github.com/logbroker/logbroker/segment"
 	"github.com/logbroker/logbroker/vfs"
 )
@@ -372,4 +373,41 @@ func (l *Log) closeSegments() error {
 // partitionDir is <data-dir>/<topic>-<partition>.
 func partitionDir(dataDir, topic string, p uint32) string {
 	return filepath.Join(dataDir, fmt.Sprintf("%s-%d", topic, p))
+}
+
+// WalkHeaders calls fn with the header of every stored batch whose base
+// offset is at or after from, in offset order, reading headers only
+// (segment.View.WalkHeaders). Legacy segments hold no RecordBatch headers
+// and are passed over.
+func (l *Log) WalkHeaders(from uint64, fn func(h batch.Header)) error {
+	if from >= l.next {
+		return nil
+	}
+	from = max(from, l.LogStart())
+	i := sort.Search(len(l.segs), func(i int) bool { return l.segs[i].Base() > from }) - 1
+	for ; i < len(l.segs); i++ {
+		s := l.segs[i]
+		var pos int64
+		if s.Base() <= from && from < s.Next() {
+			p, err := s.Locate(from)
+			if err != nil {
+				return Classify(err)
+			}
+			pos = p
+		}
+		v, err := s.View(pos)
+		if err != nil {
+			return Classify(err)
+		}
+		err = v.WalkHeaders(func(h batch.Header) {
+			if h.BaseOffset >= from {
+				fn(h)
+			}
+		})
+		v.Release()
+		if err != nil {
+			return fmt.Errorf("partition: segment %d: %w", s.Base(), Classify(err))
+		}
+	}
+	return nil
 }

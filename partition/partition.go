@@ -92,6 +92,14 @@ type appendReq struct {
 	frame []byte // one RecordBatch v2, base offset 0 until the actor sets it
 	count int
 	reply chan appendResult // nil for ACKS_NONE
+	// idem says prod holds the producer fields of an idempotent producer's
+	// batch, which the core checks (producer.go).
+	idem bool
+	prod producerAppend
+	// skip is set by the core for a batch it answers without storing (a
+	// duplicate, or refused by the producer checks), with res.
+	skip bool
+	res  appendResult
 }
 
 type appendResult struct {
@@ -135,9 +143,10 @@ func (s *Subscription) Close() {
 
 const mailboxSize = 1024
 
-// startPartition starts the actor that owns l.
-func startPartition(topic string, id uint32, l *Log, cfg *Config) *Partition {
+// startPartition starts the actor that owns l, whose producer state is ps.
+func startPartition(topic string, id uint32, l *Log, cfg *Config, ps *producers) *Partition {
 	p := newPartition(topic, id, l, cfg)
+	p.core.producers = ps
 	p.loop = actor.Start(p.run)
 	return p
 }
@@ -453,6 +462,11 @@ func (p *Partition) step() {
 	for p.core.hasReady() {
 		rd := p.core.ready()
 		o := persist(p.plog, &rd, time.Now)
+		if o.rolled {
+			// The core's producer state is still that of the new
+			// segment's base: this round's batches are not in it yet.
+			p.snapshotProducers(p.plog.active().Base())
+		}
 		p.apply(&rd)
 		p.core.advance(o)
 	}
@@ -538,8 +552,20 @@ func (p *Partition) handleTime(r timeReq) {
 	r.reply <- readResult{view: v, next: end, err: err}
 }
 
+// snapshotProducers writes the core's producer state as of offset; a
+// failure only makes the next start replay more of the log.
+func (p *Partition) snapshotProducers(offset uint64) {
+	if err := writeProducerSnap(p.plog, p.core.producers, offset); err != nil {
+		p.logger.Warn().Err(err).Uint64("offset", offset).Msg("producer state snapshot failed; the next start replays more batch headers")
+	}
+}
+
 func (p *Partition) handleRetain() {
-	n, err := p.plog.Retain(time.Now())
+	now := time.Now()
+	if n := p.core.expireProducers(now.UnixMilli()); n > 0 {
+		p.logger.Info().Int("producers", n).Dur("expiration", p.cfg.ProducerIDExpiration).Msg("expired idle producer ids")
+	}
+	n, err := p.plog.Retain(now)
 	if err != nil {
 		p.logger.Error().Err(err).Msg("retention failed")
 	}
@@ -575,5 +601,8 @@ func (p *Partition) shutdown() {
 	if err := p.plog.Close(); err != nil {
 		p.closeErr = err
 		p.logger.Error().Err(err).Msg("close failed")
+		return
 	}
+	// Everything is synced: the next clean start replays no batch header.
+	p.snapshotProducers(p.plog.Next())
 }

@@ -45,6 +45,8 @@ type Registry struct {
 	recovery RecoveryStats
 
 	mu     sync.Mutex // serialises create, delete and close
+	pidMu  sync.Mutex // guards pids
+	pids   producerIDs
 	topics atomic.Pointer[map[string]*topic]
 	closed bool
 
@@ -100,7 +102,16 @@ func (r *Registry) openPartition(t string, p uint32, clean, previous bool) (*Par
 	if err != nil {
 		return nil, st, 0, err
 	}
-	return startPartition(t, p, l, &r.cfg), st, scanned, nil
+	ps, ld, err := loadProducers(l)
+	if err != nil {
+		l.closeSegments()
+		return nil, st, 0, err
+	}
+	if ld.producers > 0 || ld.batches > 0 {
+		logger.Debug().Bool("from_snapshot", ld.snapshot).Uint64("from_offset", ld.from).Int("batches", ld.batches).
+			Int("producers", ld.producers).Dur("took_ms", ld.took).Msg("rebuilt producer state")
+	}
+	return startPartition(t, p, l, &r.cfg, ps), st, scanned, nil
 }
 
 // Recovery reports what Open found.

@@ -2,13 +2,11 @@ package partition
 
 import "time"
 
-// retentionLoop nudges every partition to apply retention now and then.
+// retentionLoop nudges every partition to apply retention and expire idle
+// producer ids now and then; it runs without retention too, for the
+// producers.
 func (r *Registry) retentionLoop() {
 	defer close(r.retainDone)
-	if r.cfg.RetentionBytes == 0 && r.cfg.RetentionAge == 0 {
-		<-r.retainStop
-		return
-	}
 	t := time.NewTicker(r.cfg.RetentionCheck)
 	defer t.Stop()
 	for {

@@ -172,6 +172,9 @@ func snapshot(b *inproc) brokerState {
 // segmentFile matches <topic>-<partition>/<20 digits>.log|.index|.timeindex.
 var segmentFile = regexp.MustCompile(`^([a-zA-Z0-9._-]+)-(0|[1-9][0-9]*)/([0-9]{20})\.(log|index|timeindex)$`)
 
+// producerSnapFile is a partition's producer state snapshot.
+var producerSnapFile = regexp.MustCompile(`^([a-zA-Z0-9._-]+)-(0|[1-9][0-9]*)/[0-9]{20}\.producers$`)
+
 // TestOnDiskLayout: the data directory holds <topic>-<partition>/ with
 // <20-digit base offset>.log, .index and .timeindex triples, each base the offset of the
 // segment's first record, and nothing else but the broker's own dot files.
@@ -207,8 +210,10 @@ func TestOnDiskLayout(t *testing.T) {
 					t.Errorf("%s: nested directory %s", when, rel)
 				}
 				return nil
-			case rel == ".lock" || rel == ".clean-shutdown" || rel == ".format":
+			case rel == ".lock" || rel == ".clean-shutdown" || rel == ".format" || rel == "producer-ids":
 				return nil
+			case producerSnapFile.MatchString(filepath.ToSlash(rel)):
+				return nil // idempotent producers' state, as of that offset
 			}
 			m := segmentFile.FindStringSubmatch(filepath.ToSlash(rel))
 			if m == nil {

@@ -61,6 +61,7 @@ type ProcOptions struct {
 // wall time the harness measured from exec to health SERVING.
 type StartInfo struct {
 	Addr            string  `json:"addr"`
+	KafkaAddr       string  `json:"kafka_addr"`
 	Clean           bool    `json:"clean"`
 	Topics          int     `json:"topics"`
 	Partitions      int     `json:"partitions"`
