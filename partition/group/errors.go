@@ -62,3 +62,7 @@ func validateName(kind, name string) error {
 	}
 	return nil
 }
+
+// ValidateName checks a group name against the naming rule; the error
+// wraps ErrInvalidName.
+func ValidateName(group string) error { return validateName("group", group) }
