@@ -9,6 +9,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/logbroker/logbroker/partition"
+	"github.com/logbroker/logbroker/partition/group"
 )
 
 // testWait bounds every wait of the tests; nothing sleeps for it.
@@ -18,19 +19,35 @@ const testWait = 30 * time.Second
 type testBroker struct {
 	t      testing.TB
 	reg    *partition.Registry
+	groups *group.Coordinator
+	dir    string
 	srv    *Server
 	addr   string
 	served chan error
 }
 
+// testClassic are the group timeouts of the tests: sessions as short as
+// 100 ms may be asked for, and no initial delay.
+var testClassic = group.ClassicConfig{MinSessionTimeout: 100 * time.Millisecond, MaxSessionTimeout: time.Minute, InitialRebalanceDelay: -1}
+
 func startBroker(t testing.TB, opts ...func(*Options)) *testBroker {
 	t.Helper()
+	return startBrokerIn(t, t.TempDir(), opts...)
+}
+
+// startBrokerIn starts a broker on dir, which may hold an earlier one's data.
+func startBrokerIn(t testing.TB, dir string, opts ...func(*Options)) *testBroker {
+	t.Helper()
 	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
-	reg, err := partition.Open(t.TempDir(), partition.Config{Logger: log, Fsync: partition.FsyncNever})
+	reg, err := partition.Open(dir, partition.Config{Logger: log, Fsync: partition.FsyncNever})
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := Options{Registry: FromRegistry(reg), Logger: log}
+	groups, err := group.Open(dir, group.Config{Topics: reg, Logger: log, Classic: testClassic})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := Options{Registry: FromRegistry(reg), Groups: groups, Logger: log}
 	for _, f := range opts {
 		f(&o)
 	}
@@ -42,13 +59,17 @@ func startBroker(t testing.TB, opts ...func(*Options)) *testBroker {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := &testBroker{t: t, reg: reg, srv: srv, addr: lis.Addr().String(), served: make(chan error, 1)}
+	b := &testBroker{t: t, reg: reg, groups: groups, dir: dir, srv: srv, addr: lis.Addr().String(), served: make(chan error, 1)}
 	go func() { b.served <- srv.Serve(lis) }()
 	t.Cleanup(b.stop)
 	return b
 }
 
 func (b *testBroker) stop() {
+	if b.srv == nil {
+		return // stopped already
+	}
+	defer func() { b.srv = nil }()
 	ctx, cancel := context.WithTimeout(context.Background(), testWait)
 	defer cancel()
 	if err := b.srv.Stop(ctx); err != nil {
@@ -56,6 +77,9 @@ func (b *testBroker) stop() {
 	}
 	if err := <-b.served; err != nil {
 		b.t.Errorf("Serve: %v", err)
+	}
+	if err := b.groups.Close(); err != nil {
+		b.t.Errorf("groups Close: %v", err)
 	}
 	if err := b.reg.Close(); err != nil {
 		b.t.Errorf("registry Close: %v", err)

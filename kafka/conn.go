@@ -110,7 +110,8 @@ type conn struct {
 	mu   sync.Mutex // orders the idle read deadline with interruptIdle
 	idle bool       // waiting for the next request's size
 
-	wbuf []byte // response buffer, reused
+	wbuf     []byte // response buffer, reused
+	clientID string // of the request being handled
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
@@ -209,6 +210,7 @@ func (c *conn) handle(ctx context.Context, body []byte) error {
 	if req == nil { // ApiVersions of a version not served
 		resp = unsupportedApiVersions()
 	} else {
+		c.clientID = h.clientID
 		resp, err = handler(h.key)(c.s, ctx, c, req)
 		if err != nil {
 			return fmt.Errorf("%w (client id %q, correlation id %d)", err, h.clientID, h.corr)

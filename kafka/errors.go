@@ -9,6 +9,7 @@ import (
 
 	"github.com/logbroker/logbroker/batch"
 	"github.com/logbroker/logbroker/partition"
+	"github.com/logbroker/logbroker/partition/group"
 )
 
 // codeTable maps storage errors to Kafka error codes. Order matters: the
@@ -19,6 +20,20 @@ var codeTable = []struct {
 	err  error
 	code *kerr.Error
 }{
+	// The group coordinator's, first: they may wrap storage errors.
+	{group.ErrInvalidName, kerr.InvalidGroupID},
+	{group.ErrUnknownMember, kerr.UnknownMemberID},
+	{group.ErrStaleGeneration, kerr.IllegalGeneration},
+	{group.ErrRebalanceInProgress, kerr.RebalanceInProgress},
+	{group.ErrMemberIDRequired, kerr.MemberIDRequired},
+	{group.ErrInconsistentProtocol, kerr.InconsistentGroupProtocol},
+	// A group held by gRPC members: clients report INCONSISTENT_GROUP_PROTOCOL
+	// ("incompatible with those of existing members"), which is what it is.
+	{group.ErrOtherProtocol, kerr.InconsistentGroupProtocol},
+	{group.ErrInvalidSessionTimeout, kerr.InvalidSessionTimeout},
+	{group.ErrStaticMembership, kerr.UnsupportedVersion},
+	{group.ErrUnknownTopic, kerr.UnknownTopicOrPartition},
+	{group.ErrUnknownPartition, kerr.UnknownTopicOrPartition},
 	{partition.ErrUnknownTopic, kerr.UnknownTopicOrPartition},
 	{partition.ErrUnknownPartition, kerr.UnknownTopicOrPartition},
 	{batch.ErrTooLarge, kerr.MessageTooLarge},
@@ -60,6 +75,15 @@ func errorCode(err error) int16 {
 		}
 	}
 	return kerr.UnknownServerError.Code
+}
+
+// groupErrorCode is errorCode for the group APIs, where a stopped
+// coordinator or an interrupted wait means "find the coordinator again".
+func groupErrorCode(err error) int16 {
+	if errors.Is(err, group.ErrStopped) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return kerr.CoordinatorNotAvailable.Code
+	}
+	return errorCode(err)
 }
 
 // errorMessage is err's text for responses that carry one, nil for nil.

@@ -42,6 +42,7 @@ const ClusterID = "logbroker"
 // Options configures a Server. Zero fields take defaults.
 type Options struct {
 	Registry Registry // required
+	Groups   Groups   // required: the consumer-group coordinator
 	Logger   zerolog.Logger
 	// AdvertiseAddr is the host:port Metadata gives clients for this
 	// broker; empty means the listener's address.
@@ -85,6 +86,9 @@ type Server struct {
 func New(opts Options) (*Server, error) {
 	if opts.Registry == nil {
 		return nil, errors.New("kafka: Options.Registry is nil")
+	}
+	if opts.Groups == nil {
+		return nil, errors.New("kafka: Options.Groups is nil")
 	}
 	if opts.MaxRequestBytes <= 0 {
 		opts.MaxRequestBytes = DefaultMaxRequestBytes

@@ -28,6 +28,15 @@ var versions = []apiVersion{
 	{1, 4, 12}, // Fetch
 	{2, 0, 7},  // ListOffsets
 	{3, 0, 12}, // Metadata
+	{8, 0, 8},  // OffsetCommit
+	{9, 0, 8},  // OffsetFetch
+	{10, 0, 4}, // FindCoordinator
+	{11, 0, 7}, // JoinGroup
+	{12, 0, 4}, // Heartbeat
+	{13, 0, 4}, // LeaveGroup
+	{14, 0, 5}, // SyncGroup
+	{15, 0, 5}, // DescribeGroups
+	{16, 0, 4}, // ListGroups
 	{18, 0, 4}, // ApiVersions
 	{19, 0, 7}, // CreateTopics
 	{20, 0, 6}, // DeleteTopics
@@ -55,6 +64,24 @@ func handler(key int16) handlerFunc {
 		return (*Server).handleListOffsets
 	case 3:
 		return (*Server).handleMetadata
+	case 8:
+		return (*Server).handleOffsetCommit
+	case 9:
+		return (*Server).handleOffsetFetch
+	case 10:
+		return (*Server).handleFindCoordinator
+	case 11:
+		return (*Server).handleJoinGroup
+	case 12:
+		return (*Server).handleHeartbeat
+	case 13:
+		return (*Server).handleLeaveGroup
+	case 14:
+		return (*Server).handleSyncGroup
+	case 15:
+		return (*Server).handleDescribeGroups
+	case 16:
+		return (*Server).handleListGroups
 	case 18:
 		return (*Server).handleApiVersions
 	case 19:

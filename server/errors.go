@@ -29,6 +29,8 @@ var codeTable = []struct {
 	{group.ErrUnknownPartition, codes.NotFound},
 	{group.ErrStaleGeneration, codes.FailedPrecondition},
 	{group.ErrTopicMismatch, codes.FailedPrecondition},
+	// The group's members use the Kafka protocol; the message says so.
+	{group.ErrOtherProtocol, codes.FailedPrecondition},
 	// Another join with this member ID took over; the client that lost is
 	// told so, not asked to retry blindly.
 	{group.ErrReplaced, codes.Aborted},

@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/logbroker/logbroker/kafka"
+	"github.com/logbroker/logbroker/partition/group"
 	"github.com/logbroker/logbroker/pb"
 )
 
@@ -21,8 +22,13 @@ import (
 func (b *inproc) startKafka() string {
 	t := b.t
 	t.Helper()
-	srv, err := kafka.New(kafka.Options{Registry: kafka.FromRegistry(b.reg), Logger: b.cfg.Logger})
+	groups, err := group.Open(b.dir, group.Config{Topics: b.reg, Logger: b.cfg.Logger})
 	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := kafka.New(kafka.Options{Registry: kafka.FromRegistry(b.reg), Groups: groups, Logger: b.cfg.Logger})
+	if err != nil {
+		groups.Close()
 		t.Fatal(err)
 	}
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
@@ -42,6 +48,7 @@ func (b *inproc) startKafka() string {
 		if err := <-served; err != nil {
 			t.Errorf("kafka Serve: %v", err)
 		}
+		groups.Close()
 	})
 	return lis.Addr().String()
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/logbroker/logbroker/partition"
+	"github.com/logbroker/logbroker/partition/group"
 )
 
 // usageError is a bad flag, environment variable or argument (exit code 2).
@@ -53,6 +54,10 @@ type config struct {
 	kafkaAddr       string
 	kafkaAdvertise  string
 	kafkaAutoCreate bool
+
+	groupMinSession   time.Duration
+	groupMaxSession   time.Duration
+	groupInitialDelay time.Duration
 }
 
 func envName(flagName string) string {
@@ -82,6 +87,9 @@ func parseFlags(args []string, lookupEnv func(string) (string, bool), out io.Wri
 	fs.StringVar(&c.kafkaAddr, "kafka-addr", "127.0.0.1:9093", "Kafka protocol listen `address` (empty: off)")
 	fs.StringVar(&c.kafkaAdvertise, "kafka-advertise-addr", "", "host:port Kafka clients are told to reach this broker at (empty: --kafka-addr)")
 	fs.BoolVar(&c.kafkaAutoCreate, "kafka-auto-create-topics", false, "create a topic that a Kafka client's Metadata request names and that does not exist, with 1 partition")
+	fs.DurationVar(&c.groupMinSession, "group-min-session-timeout", group.DefaultMinSessionTimeout, "shortest session timeout a Kafka group member may ask for (Kafka's group.min.session.timeout.ms)")
+	fs.DurationVar(&c.groupMaxSession, "group-max-session-timeout", group.DefaultMaxSessionTimeout, "longest session timeout a Kafka group member may ask for (Kafka's group.max.session.timeout.ms)")
+	fs.DurationVar(&c.groupInitialDelay, "group-initial-rebalance-delay", group.DefaultInitialRebalanceDelay, "how long an empty Kafka group waits for more members before its first rebalance (Kafka's group.initial.rebalance.delay.ms; 0: none)")
 	fs.BoolVar(&c.version, "version", false, "print version and build information, then exit")
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
@@ -114,6 +122,15 @@ func parseFlags(args []string, lookupEnv func(string) (string, bool), out io.Wri
 	return c, c.check()
 }
 
+// classicConfig is the Kafka group protocol's configuration.
+func (c config) classicConfig() group.ClassicConfig {
+	delay := c.groupInitialDelay
+	if delay == 0 {
+		delay = -1 // the flag's 0 is none; the config's is the default
+	}
+	return group.ClassicConfig{MinSessionTimeout: c.groupMinSession, MaxSessionTimeout: c.groupMaxSession, InitialRebalanceDelay: delay}
+}
+
 // check refuses values that storage would quietly replace with defaults.
 func (c config) check() error {
 	switch {
@@ -137,6 +154,10 @@ func (c config) check() error {
 		return usagef("--shutdown-timeout %s must be positive", c.shutdownTimeout)
 	case c.maxOpenFiles < 0:
 		return usagef("--max-open-files %d must not be negative", c.maxOpenFiles)
+	case c.groupMinSession <= 0 || c.groupMaxSession < c.groupMinSession:
+		return usagef("--group-min-session-timeout %s must be positive and at most --group-max-session-timeout %s", c.groupMinSession, c.groupMaxSession)
+	case c.groupInitialDelay < 0:
+		return usagef("--group-initial-rebalance-delay %s must not be negative", c.groupInitialDelay)
 	}
 	if err := checkHostPort(c.addr); err != nil {
 		return usagef("--addr %q: %v", c.addr, err)

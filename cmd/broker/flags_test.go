@@ -27,7 +27,8 @@ func TestParseFlagsDefaults(t *testing.T) {
 		fsync: fsyncFlag(partition.FsyncAlways), fsyncInterval: 100 * time.Millisecond,
 		maxRecordBytes: 1 << 20, maxPartitions: 1024, logLevel: levelFlag(zerolog.InfoLevel),
 		logFormat: "console", shutdownTimeout: 10 * time.Second,
-		kafkaAddr: "127.0.0.1:9093",
+		kafkaAddr:       "127.0.0.1:9093",
+		groupMinSession: 6 * time.Second, groupMaxSession: 30 * time.Minute, groupInitialDelay: 3 * time.Second,
 	}
 	if c != want {
 		t.Errorf("defaults = %+v\nwant       %+v", c, want)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/logbroker/logbroker/kafka"
 	"github.com/logbroker/logbroker/partition"
+	"github.com/logbroker/logbroker/partition/group"
 )
 
 // kafkaListener is the Kafka protocol's listener; nil when --kafka-addr is
@@ -41,12 +42,13 @@ func (k *kafkaListener) close() {
 }
 
 // serve starts the Kafka front end on reg in g; Server.Stop ends it.
-func (k *kafkaListener) serve(g *errgroup.Group, cfg config, logger zerolog.Logger, reg *partition.Registry) (*kafka.Server, error) {
+func (k *kafkaListener) serve(g *errgroup.Group, cfg config, logger zerolog.Logger, reg *partition.Registry, groups *group.Coordinator) (*kafka.Server, error) {
 	if k == nil {
 		return nil, nil
 	}
 	srv, err := kafka.New(kafka.Options{
 		Registry:         kafka.FromRegistry(reg),
+		Groups:           groups,
 		Logger:           logger,
 		AdvertiseAddr:    cfg.kafkaAdvertise,
 		AutoCreateTopics: cfg.kafkaAutoCreate,

@@ -122,7 +122,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return errors.Join(err, g.Wait())
 	}
 	pend.set(st)
-	ksrv, err := klis.serve(g, cfg, logger, st.reg)
+	ksrv, err := klis.serve(g, cfg, logger, st.reg, st.groups)
 	if err != nil { // not expected: check() made the options valid
 		stopServing(srv, ms, cfg.shutdownTimeout)
 		return errors.Join(err, st.close(), g.Wait())
@@ -159,7 +159,7 @@ func openStorage(cfg config, logger zerolog.Logger, m *metrics.Metrics) (storage
 	if err != nil {
 		return storage{}, fmt.Errorf("data dir %s: %w", cfg.dataDir, err)
 	}
-	groups, err := group.Open(cfg.dataDir, group.Config{Topics: reg, Logger: logger})
+	groups, err := group.Open(cfg.dataDir, group.Config{Topics: reg, Logger: logger, Classic: cfg.classicConfig()})
 	if err != nil {
 		return storage{}, errors.Join(fmt.Errorf("consumer groups in %s: %w", cfg.dataDir, err), closeRegistry(reg))
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"sort"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -27,6 +28,8 @@ type group struct {
 	unsynced   bool                // cur.generation moved on without reaching the disk
 	batch      []request           // reused mailbox drain buffer
 	staged     map[string]map[uint32]uint64
+	kafka      *classic // the Kafka members (classic protocol)
+	timer      Timer    // at the classic protocol's next deadline; nil when none
 }
 
 // request is one of the typed messages below; each carries its own reply
@@ -88,6 +91,7 @@ func startGroup(c *Coordinator, st *state, broken error) *group {
 		members:    map[string]*Member{},
 		assignment: map[string][]uint32{},
 		broken:     broken,
+		kafka:      newClassic(c.cfg.Classic, st.generation),
 	}
 	g.loop = actor.Start(g.run)
 	return g
@@ -96,9 +100,16 @@ func startGroup(c *Coordinator, st *state, broken error) *group {
 func (g *group) run(stop <-chan struct{}) {
 	defer g.shutdown()
 	for {
+		var tick <-chan time.Time
+		if g.timer != nil {
+			tick = g.timer.C()
+		}
 		select {
 		case <-stop:
 			return
+		case <-tick:
+			g.timer = nil
+			g.handleBatch([]request{tickReq{}})
 		case req := <-g.reqc:
 			// Group commit: take what else is queued, write once, answer all.
 			g.batch = append(g.batch[:0], req)
@@ -120,6 +131,9 @@ func (g *group) run(stop <-chan struct{}) {
 // shutdown ends every membership; requests still queued are failed by
 // actor.Ask with ErrStopped.
 func (g *group) shutdown() {
+	if g.timer != nil {
+		g.timer.Stop()
+	}
 	for id, m := range g.members {
 		m.end(fmt.Errorf("%w: group %q closed", ErrStopped, g.name))
 		delete(g.members, id)
@@ -133,6 +147,7 @@ type batchResult struct {
 	leaves   []leaveReq
 	commits  []commitReq
 	reads    []request
+	kcommits []*kcommitReq
 	changed  bool // membership changed: new generation and assignment
 }
 
@@ -141,6 +156,7 @@ func (g *group) handleBatch(batch []request) {
 	g.staged = nil
 	before := maps.Clone(g.members)
 	topic := g.cur.topic
+	now := g.c.cfg.Clock.Now()
 	for _, req := range batch {
 		switch r := req.(type) {
 		case joinReq:
@@ -151,6 +167,8 @@ func (g *group) handleBatch(batch []request) {
 			g.handleCommit(r, &b)
 		case fetchReq, infoReq:
 			b.reads = append(b.reads, r)
+		default:
+			g.handleKafka(now, r, &b)
 		}
 	}
 	// A topic is set by the first join or commit and changes only when a join
@@ -160,17 +178,25 @@ func (g *group) handleBatch(batch []request) {
 	}
 	next := g.cur
 	next.topic = topic
+	// One generation counter for both protocols, so that a generation is
+	// never handed out twice, whichever protocol held the group.
+	next.generation = max(next.generation, g.kafka.generation)
 	if b.changed {
 		next.generation++
 	}
+	g.kafka.generation = next.generation
 	var err error
-	if b.changed || g.staged != nil || next.topic != g.cur.topic || g.unsynced {
+	if b.changed || g.staged != nil || next.topic != g.cur.topic || g.unsynced || next.generation != g.cur.generation {
 		next.offsets = g.mergedOffsets()
 		err = writeFileAtomic(g.c.cfg.FS, g.c.dir, fileName(g.name), encodeState(&next))
 	}
 	if err != nil {
 		g.logger.Error().Err(err).Msg("writing group offsets failed; refusing this batch's joins and commits")
 		g.failBatch(&b, before, err)
+		if g.kafka.generation > g.cur.generation { // held in memory, as failBatch does
+			g.cur.generation, g.unsynced = g.kafka.generation, true
+		}
+		g.kafka.generation = g.cur.generation
 	} else {
 		g.cur = next
 		g.unsynced = false
@@ -200,9 +226,11 @@ func (g *group) handleBatch(batch []request) {
 	for _, r := range b.leaves {
 		r.reply <- struct{}{}
 	}
+	g.answerKafka(&b, err)
 	for _, req := range b.reads {
 		g.answerRead(req)
 	}
+	g.armTimer(now)
 }
 
 func (g *group) handleJoin(r joinReq, b *batchResult, topic *string) {
@@ -212,6 +240,11 @@ func (g *group) handleJoin(r joinReq, b *batchResult, topic *string) {
 	}
 	if _, err := g.c.checkTopic(g.name, r.topic); err != nil {
 		r.reply <- err
+		return
+	}
+	if g.kafka.hasMembers() {
+		r.reply <- fmt.Errorf("%w: group %q has Kafka-protocol members; gRPC members may join once they have left",
+			ErrOtherProtocol, g.name)
 		return
 	}
 	if len(g.members) > 0 && r.topic != *topic {
@@ -348,6 +381,8 @@ func (g *group) answerRead(req request) {
 		r.reply <- fetchResult{offsets: sortedOffsets(g.cur.offsets[r.topic])}
 	case infoReq:
 		r.reply <- g.info()
+	case offsetsReq:
+		r.reply <- g.allOffsets()
 	}
 }
 
@@ -358,5 +393,18 @@ func (g *group) info() Info {
 		in.Members = append(in.Members, MemberInfo{ID: id, Partitions: g.assignment[id]})
 	}
 	sort.Slice(in.Members, func(i, j int) bool { return in.Members[i].ID < in.Members[j].ID })
+	k := g.kafka
+	in.State, in.ProtocolType = StateEmpty, k.protocolType
+	switch {
+	case len(g.members) > 0:
+		in.Protocol, in.State = ProtocolGRPC, StateStable
+	case k.hasMembers():
+		in.Protocol, in.State, in.ProtocolName = ProtocolKafka, k.state, k.protocol
+		for _, id := range k.order {
+			m := k.members[id]
+			in.Members = append(in.Members, MemberInfo{ID: id, ClientID: m.clientID, ClientHost: m.clientHost,
+				Metadata: m.metadata(k.protocol), Assignment: m.assignment})
+		}
+	}
 	return in
 }

@@ -42,6 +42,10 @@ type Config struct {
 	Topics Topics
 	FS     vfs.FS // nil: the OS
 	Logger zerolog.Logger
+	// Classic bounds the Kafka protocol's session timeouts and delays.
+	Classic ClassicConfig
+	// Clock runs the Kafka protocol's timeouts; nil: the real one.
+	Clock Clock
 }
 
 // PartitionOffset is one partition's committed offset: the next offset to
@@ -54,16 +58,40 @@ type PartitionOffset struct {
 // Info describes one group.
 type Info struct {
 	Group      string
-	Topic      string // the members' topic; the last one when the group is empty
+	Topic      string // the gRPC members' topic; the last one when they have left
 	Generation uint64
-	Members    []MemberInfo // sorted by ID
-	Err        error        // non-nil when the group refuses work (corrupt offsets file)
+	// Members are the gRPC members sorted by ID, or the Kafka members in
+	// join order (the first is the leader's candidate).
+	Members []MemberInfo
+	Err     error // non-nil when the group refuses work (corrupt offsets file)
+
+	// Protocol is the one the members use: ProtocolGRPC, ProtocolKafka, or
+	// "" when the group has none.
+	Protocol string
+	// State is Kafka's name for it (StateStable, ...): a gRPC group with
+	// members is Stable, a group without members Empty.
+	State string
+	// ProtocolType ("consumer") and ProtocolName ("range", "cooperative-sticky",
+	// ...) are the Kafka members'; the type stays when they leave.
+	ProtocolType, ProtocolName string
 }
 
+// The protocols a group's membership may follow.
+const (
+	ProtocolGRPC  = "grpc"
+	ProtocolKafka = "kafka"
+)
+
 // MemberInfo is one member and its partitions in the current generation.
+// A Kafka member's partitions are inside its Assignment, which only its
+// client's protocol can read.
 type MemberInfo struct {
 	ID         string
-	Partitions []uint32
+	Partitions []uint32 // gRPC members
+	// Kafka members: as the client reported them, and the metadata of the
+	// group's protocol and the assignment, opaque.
+	ClientID, ClientHost string
+	Metadata, Assignment []byte
 }
 
 // Coordinator owns every consumer group of a broker. Safe for concurrent use.
@@ -86,6 +114,9 @@ func Open(dataDir string, cfg Config) (*Coordinator, error) {
 	}
 	if cfg.FS == nil {
 		cfg.FS = vfs.OS
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = realClock{}
 	}
 	c := &Coordinator{
 		dir:    filepath.Join(dataDir, Dir),

@@ -130,8 +130,9 @@ func TestJoinLeaveRebalance(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []Info{{Group: "g", Topic: "orders", Generation: gen + 3, Members: []MemberInfo{
-		{"a", []uint32{0, 1}}, {"b2", []uint32{2, 3}}, {"c", []uint32{4}}, {"d", []uint32{5}},
-	}}}
+		{ID: "a", Partitions: []uint32{0, 1}}, {ID: "b2", Partitions: []uint32{2, 3}},
+		{ID: "c", Partitions: []uint32{4}}, {ID: "d", Partitions: []uint32{5}},
+	}, Protocol: ProtocolGRPC, State: StateStable}}
 	if !reflect.DeepEqual(infos, want) {
 		t.Errorf("List = %+v, want %+v", infos, want)
 	}

@@ -31,6 +31,25 @@ var (
 	// ErrCorrupt: the group's offsets file failed its checksum or format
 	// check; the group refuses work until the file is removed.
 	ErrCorrupt = errors.New("group: corrupt offsets file")
+	// ErrOtherProtocol: the group's members use the other protocol (gRPC
+	// or Kafka's); a group's membership follows one protocol at a time.
+	ErrOtherProtocol = errors.New("group: group has members of the other protocol")
+	// ErrUnknownMember: a Kafka-protocol request names a member that is not
+	// in the group (never was, timed out, or left).
+	ErrUnknownMember = errors.New("group: unknown member")
+	// ErrRebalanceInProgress: the group is rebalancing; join again.
+	ErrRebalanceInProgress = errors.New("group: rebalance in progress")
+	// ErrMemberIDRequired: a new member's first JoinGroup (v4+) is answered
+	// with its ID, to join again with (KIP-394).
+	ErrMemberIDRequired = errors.New("group: member ID required: join again with the given one")
+	// ErrInconsistentProtocol: the member's protocol type or protocols are
+	// not the other members'.
+	ErrInconsistentProtocol = errors.New("group: inconsistent group protocol")
+	// ErrInvalidSessionTimeout: a session timeout outside the configured
+	// minimum and maximum.
+	ErrInvalidSessionTimeout = errors.New("group: invalid session timeout")
+	// ErrStaticMembership: group.instance.id (KIP-345) is not supported.
+	ErrStaticMembership = errors.New("group: static membership (group.instance.id) is not supported")
 	// ErrStopped: the coordinator is closed.
 	ErrStopped = actor.ErrStopped
 )
@@ -43,3 +62,7 @@ func validateName(kind, name string) error {
 	}
 	return nil
 }
+
+// ValidateName checks a group name against the naming rule; the error
+// wraps ErrInvalidName.
+func ValidateName(group string) error { return validateName("group", group) }
