@@ -14,7 +14,9 @@ import (
 // the coordinator cannot keep (group names become file names: 1-249 of
 // [a-zA-Z0-9._-]) gets INVALID_GROUP_ID here already, so the client stops
 // with that error instead of retrying; transaction coordinators (key type
-// 1) are refused with INVALID_REQUEST: transactions are not supported.
+// 1) are refused with TRANSACTIONAL_ID_AUTHORIZATION_FAILED, the answer
+// InitProducerId and Produce give a transactional producer, which clients
+// treat as fatal with the same cause.
 
 func (s *Server) handleFindCoordinator(_ context.Context, _ *conn, kreq kmsg.Request) (kmsg.Response, error) {
 	req := kreq.(*kmsg.FindCoordinatorRequest)
@@ -24,7 +26,7 @@ func (s *Server) handleFindCoordinator(_ context.Context, _ *conn, kreq kmsg.Req
 		switch {
 		case req.CoordinatorType != 0:
 			msg := "kafka: transactions are not supported, so there is no transaction coordinator"
-			return kerr.InvalidRequest.Code, &msg
+			return kerr.TransactionalIDAuthorizationFailed.Code, &msg
 		case group.ValidateName(key) != nil:
 			return kerr.InvalidGroupID.Code, errorMessage(group.ValidateName(key))
 		}

@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/logbroker/logbroker/partition/group"
 )
@@ -330,5 +331,36 @@ func TestGroupOneProtocolAtATime(t *testing.T) {
 	b.waitStable(b.admin(), "g", "orders", 1, 2)
 	if _, err := b.groups.Join(ctx, "g", "orders", "grpc-2"); !errors.Is(err, group.ErrOtherProtocol) {
 		t.Fatalf("gRPC join while a Kafka member is in = %v", err)
+	}
+}
+
+// TestFindCoordinator: every group's coordinator is this broker, in the one
+// key (v3) and batched (v4) forms; a name LogBroker cannot keep gets
+// INVALID_GROUP_ID, and a transaction coordinator the refusal a
+// transactional producer gets everywhere else.
+func TestFindCoordinator(t *testing.T) {
+	b := startBroker(t)
+	c := b.dial()
+	for _, tt := range []struct {
+		key      string
+		keyType  int8
+		wantCode int16
+	}{
+		{"billing", 0, 0},
+		{"bad/name", 0, kerr.InvalidGroupID.Code},
+		{"my-txn", 1, kerr.TransactionalIDAuthorizationFailed.Code},
+	} {
+		v3 := kmsg.NewPtrFindCoordinatorRequest()
+		v3.Version, v3.CoordinatorKey, v3.CoordinatorType = 3, tt.key, tt.keyType
+		r3 := c.roundTrip(v3).(*kmsg.FindCoordinatorResponse)
+		if r3.ErrorCode != tt.wantCode || (tt.wantCode == 0) != (r3.NodeID == NodeID) {
+			t.Errorf("v3 %q type %d: code %d node %d, want code %d", tt.key, tt.keyType, r3.ErrorCode, r3.NodeID, tt.wantCode)
+		}
+		v4 := kmsg.NewPtrFindCoordinatorRequest()
+		v4.Version, v4.CoordinatorKeys, v4.CoordinatorType = 4, []string{tt.key}, tt.keyType
+		r4 := c.roundTrip(v4).(*kmsg.FindCoordinatorResponse)
+		if len(r4.Coordinators) != 1 || r4.Coordinators[0].ErrorCode != tt.wantCode || r4.Coordinators[0].Key != tt.key {
+			t.Errorf("v4 %q type %d: %+v, want code %d", tt.key, tt.keyType, r4.Coordinators, tt.wantCode)
+		}
 	}
 }
