@@ -190,7 +190,7 @@ func TestMalformedFrames(t *testing.T) {
 		{"header cut short", append(size(10), 0, 3, 0, 1, 0, 0, 0, 1, 0, 5)},
 		{"unknown key", frame(999, 0)},
 		{"negative key", frame(-1, 0)},
-		{"key not served (JoinGroup)", frame(11, 0)},
+		{"key not served (AddPartitionsToTxn)", frame(24, 0)},
 		{"metadata version too new", frame(3, 13)},
 		{"fetch version too old", frame(1, 3)},
 		{"produce garbage body", frame(0, 9, garbage...)},
