@@ -149,6 +149,10 @@ type batchResult struct {
 	reads    []request
 	kcommits []*kcommitReq
 	changed  bool // membership changed: new generation and assignment
+	// later are answers decided during the batch (Kafka heartbeats and
+	// leaves) that go out after the group's timer is armed, so a caller
+	// who has its answer finds the deadline it implies already set.
+	later []func()
 }
 
 func (g *group) handleBatch(batch []request) {
@@ -202,9 +206,13 @@ func (g *group) handleBatch(batch []request) {
 		g.unsynced = false
 	}
 	// Publish before answering: a joined member's first assignment is ready
-	// when Join returns.
+	// when Join returns, and the timer is set to what the batch decided.
 	if b.changed {
 		g.rebalance()
+	}
+	g.armTimer(now)
+	for _, answer := range b.later {
+		answer()
 	}
 	if err == nil {
 		for _, m := range b.replaced {
@@ -230,7 +238,6 @@ func (g *group) handleBatch(batch []request) {
 	for _, req := range b.reads {
 		g.answerRead(req)
 	}
-	g.armTimer(now)
 }
 
 func (g *group) handleJoin(r joinReq, b *batchResult, topic *string) {

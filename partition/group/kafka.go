@@ -262,9 +262,11 @@ func (g *group) handleKafka(now time.Time, req request, b *batchResult) {
 	case ksyncReq:
 		g.kafka.sync(now, r.r, r.reply)
 	case kheartbeatReq:
-		r.reply <- g.kafka.heartbeat(now, r.member, r.generation)
+		err := g.kafka.heartbeat(now, r.member, r.generation)
+		b.later = append(b.later, func() { r.reply <- err })
 	case kleaveReq:
-		r.reply <- g.kafka.leave(now, r.members)
+		res := g.kafka.leave(now, r.members)
+		b.later = append(b.later, func() { r.reply <- res })
 	case *kcommitReq:
 		g.handleKafkaCommit(now, r, b)
 	case offsetsReq:
