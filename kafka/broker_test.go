@@ -25,8 +25,15 @@ type testBroker struct {
 
 func startBroker(t testing.TB, opts ...func(*Options)) *testBroker {
 	t.Helper()
+	return startBrokerConfig(t, partition.Config{Fsync: partition.FsyncNever}, opts...)
+}
+
+// startBrokerConfig is startBroker on storage configured by cfg.
+func startBrokerConfig(t testing.TB, cfg partition.Config, opts ...func(*Options)) *testBroker {
+	t.Helper()
 	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
-	reg, err := partition.Open(t.TempDir(), partition.Config{Logger: log, Fsync: partition.FsyncNever})
+	cfg.Logger = log
+	reg, err := partition.Open(t.TempDir(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

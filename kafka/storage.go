@@ -17,6 +17,9 @@ type Registry interface {
 	// TopicID is the topic's UUID, kept across restarts and new when the
 	// topic is made again; it may read a file.
 	TopicID(name string) ([16]byte, error)
+	// Config is the storage's configuration, defaults filled in, which
+	// DescribeConfigs reports.
+	Config() partition.Config
 }
 
 // Partition is what the Kafka front end needs from one partition handle
@@ -33,6 +36,9 @@ type Partition interface {
 	// Tail serves offset from the last commit in memory when it can.
 	Tail(offset uint64, maxBytes int) (partition.Batch, bool)
 	Offsets(ctx context.Context) (partition.Offsets, error)
+	// OffsetForTime is the first offset whose record timestamp is at or
+	// after ts, from the time index; the next offset when none is.
+	OffsetForTime(ctx context.Context, ts int64) (uint64, error)
 	// Stats reads the log start and next offset without the actor.
 	Stats() partition.Stats
 	// Subscribe registers a coalescing wake-up that fires after appends.

@@ -31,6 +31,8 @@ var versions = []apiVersion{
 	{18, 0, 4}, // ApiVersions
 	{19, 0, 7}, // CreateTopics
 	{20, 0, 6}, // DeleteTopics
+	{23, 0, 4}, // OffsetForLeaderEpoch
+	{32, 0, 4}, // DescribeConfigs
 }
 
 // API keys named in code.
@@ -60,6 +62,10 @@ func handler(key int16) handlerFunc {
 		return (*Server).handleCreateTopics
 	case 20:
 		return (*Server).handleDeleteTopics
+	case 23:
+		return (*Server).handleOffsetForLeaderEpoch
+	case 32:
+		return (*Server).handleDescribeConfigs
 	}
 	return nil
 }
