@@ -89,6 +89,11 @@ func (s *Server) handleFetch(ctx context.Context, _ *conn, kreq kmsg.Request) (k
 		total = s.wait(ctx, parts, total, minBytes, maxBytes, time.Duration(req.MaxWaitMillis)*time.Millisecond)
 	}
 	for _, fp := range parts {
+		// Kafka sends empty records, never null, and librdkafka (kcat,
+		// confluent-kafka) refuses a null as a parse failure.
+		if fp.out.RecordBatches == nil {
+			fp.out.RecordBatches = []byte{}
+		}
 		if fp.p == nil || fp.out.ErrorCode != 0 && fp.out.ErrorCode != kerr.OffsetOutOfRange.Code {
 			continue
 		}

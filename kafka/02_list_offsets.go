@@ -13,12 +13,14 @@ import (
 // -1 the next offset (the high watermark, also the last stable offset),
 // -3 (v7, KIP-734) the offset and timestamp of the record with the largest
 // timestamp, and a timestamp >= 0 the first offset whose record's timestamp
-// is at least it, or offset -1 when none is.
+// is at least it, or offset -1 when none is; the timestamp answered is
+// that record's.
 //
-// The time queries scan the partition's batch headers from the log start
-// and decode only the batch that holds the answer: their cost grows with
-// the partition's size until storage keeps a time index, which will answer
-// them from the index instead.
+// A timestamp is looked up in the partition's time index
+// (Partition.OffsetForTime), and only the batch that holds the answer is
+// read, for its record's timestamp. The maximum timestamp has no index
+// that answers it, so it scans the batch headers from the log start,
+// decoding only batches that may hold a new maximum.
 
 // Special timestamps of a ListOffsets request.
 const (
@@ -27,7 +29,7 @@ const (
 	listMaxTimestamp = -3
 )
 
-// scanReadBytes is how much one read of a time scan asks for.
+// scanReadBytes is how much one read of the max-timestamp scan asks for.
 const scanReadBytes = 1 << 20
 
 func (s *Server) handleListOffsets(ctx context.Context, _ *conn, kreq kmsg.Request) (kmsg.Response, error) {
@@ -75,11 +77,23 @@ func (s *Server) listOffset(ctx context.Context, version int16, topic string, rp
 	case t == listLatest:
 		return int64(o.Next), -1, nil
 	case t == listMaxTimestamp && version >= 7:
-		return scanTime(ctx, p, o.LogStart, o.Next, maxTimestamp)
+		return scanTime(ctx, p, o.LogStart, o.Next, maxTimestamp, scanReadBytes)
 	case t >= 0:
-		return scanTime(ctx, p, o.LogStart, o.Next, t)
+		return offsetForTime(ctx, p, t)
 	}
 	return 0, 0, refuse(kerr.InvalidRequest, "timestamp %d", rp.Timestamp)
+}
+
+// offsetForTime is the first record whose timestamp is at least ts, from
+// the time index, and its timestamp; -1, -1 when there is none.
+func offsetForTime(ctx context.Context, p Partition, ts int64) (offset, ts2 int64, err error) {
+	off, err := p.OffsetForTime(ctx, ts)
+	if err != nil {
+		return 0, 0, err
+	}
+	// The record's own timestamp is in the batch that holds it: a read of
+	// 1 byte from off returns that batch alone (none when off is the end).
+	return scanTime(ctx, p, off, off+1, ts, 1)
 }
 
 // maxTimestamp asks scanTime for the record with the largest timestamp.
@@ -87,14 +101,15 @@ const maxTimestamp = -1
 
 // scanTime reads [from, next) and returns the first record with a
 // timestamp of at least target, or with target maxTimestamp the first
-// record with the largest timestamp; -1, -1 when there is none.
-func scanTime(ctx context.Context, p Partition, from, next uint64, target int64) (offset, ts int64, err error) {
+// record with the largest timestamp; -1, -1 when there is none. Each read
+// asks for readBytes (and gets at least one batch).
+func scanTime(ctx context.Context, p Partition, from, next uint64, target int64, readBytes int) (offset, ts int64, err error) {
 	offset, ts = -1, -1
 	var buf []byte
 	var it batch.Iter
 	var r batch.Record
 	for off := from; off < next; {
-		b, err := p.ReadInto(ctx, buf, off, scanReadBytes)
+		b, err := p.ReadInto(ctx, buf, off, readBytes)
 		if err != nil {
 			return 0, 0, err
 		}

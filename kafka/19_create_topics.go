@@ -15,7 +15,8 @@ import (
 //
 // One broker holds every replica, so a replication factor is -1 (the
 // default) or 1, and a manual assignment may name broker NodeID only.
-// Partitions -1 means DefaultPartitions. Topic configs do not exist yet
+// Partitions -1 means DefaultPartitions. The response (v5+) lists the
+// topic's configs as DescribeConfigs does. Topic configs do not exist yet
 // (retention is the broker's, by flag): a request that sets any gets
 // INVALID_CONFIG rather than having them ignored.
 
@@ -35,6 +36,14 @@ func (s *Server) handleCreateTopics(ctx context.Context, _ *conn, kreq kmsg.Requ
 		}
 		if err == nil {
 			rt.NumPartitions, rt.ReplicationFactor = int32(n), 1
+			// v5+ tells the topic's configs (KIP-525); the Java
+			// AdminClient reads them and fails on a null list.
+			for _, e := range s.topicConfigs() {
+				c := kmsg.NewCreateTopicsResponseTopicConfig()
+				v := e.value
+				c.Name, c.Value, c.ReadOnly, c.Source = e.name, &v, true, int8(e.source)
+				rt.Configs = append(rt.Configs, c)
+			}
 			if !req.ValidateOnly {
 				if id, ierr := s.topicID(t.Topic); ierr == nil {
 					rt.TopicID = id

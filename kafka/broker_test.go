@@ -38,16 +38,29 @@ func startBroker(t testing.TB, opts ...func(*Options)) *testBroker {
 // startBrokerIn starts a broker on dir, which may hold an earlier one's data.
 func startBrokerIn(t testing.TB, dir string, opts ...func(*Options)) *testBroker {
 	t.Helper()
-	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
-	reg, err := partition.Open(dir, partition.Config{Logger: log, Fsync: partition.FsyncNever})
+	return startBrokerConfigIn(t, dir, partition.Config{Fsync: partition.FsyncNever}, opts...)
+}
+
+// startBrokerConfig is startBroker on storage configured by cfg.
+func startBrokerConfig(t testing.TB, cfg partition.Config, opts ...func(*Options)) *testBroker {
+	t.Helper()
+	return startBrokerConfigIn(t, t.TempDir(), cfg, opts...)
+}
+
+// startBrokerConfigIn is startBrokerIn on storage configured by cfg.
+func startBrokerConfigIn(t testing.TB, dir string, cfg partition.Config, opts ...func(*Options)) *testBroker {
+	t.Helper()
+	logger := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
+	cfg.Logger = logger
+	reg, err := partition.Open(dir, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	groups, err := group.Open(dir, group.Config{Topics: reg, Logger: log, Classic: testClassic})
+	groups, err := group.Open(dir, group.Config{Topics: reg, Logger: logger, Classic: testClassic})
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := Options{Registry: FromRegistry(reg), Groups: groups, Logger: log}
+	o := Options{Registry: FromRegistry(reg), Groups: groups, Logger: logger}
 	for _, f := range opts {
 		f(&o)
 	}

@@ -20,6 +20,9 @@ type Registry interface {
 	// InitProducerID gives an idempotent producer its id and epoch: a new
 	// id for id < 0, else the next epoch of a known one; ids never repeat.
 	InitProducerID(id int64, epoch int16) (int64, int16, error)
+	// Config is the storage's configuration, defaults filled in, which
+	// DescribeConfigs reports.
+	Config() partition.Config
 }
 
 // Partition is what the Kafka front end needs from one partition handle
@@ -36,6 +39,9 @@ type Partition interface {
 	// Tail serves offset from the last commit in memory when it can.
 	Tail(offset uint64, maxBytes int) (partition.Batch, bool)
 	Offsets(ctx context.Context) (partition.Offsets, error)
+	// OffsetForTime is the first offset whose record timestamp is at or
+	// after ts, from the time index; the next offset when none is.
+	OffsetForTime(ctx context.Context, ts int64) (uint64, error)
 	// Stats reads the log start and next offset without the actor.
 	Stats() partition.Stats
 	// Subscribe registers a coalescing wake-up that fires after appends.

@@ -41,6 +41,8 @@ var versions = []apiVersion{
 	{19, 0, 7}, // CreateTopics
 	{20, 0, 6}, // DeleteTopics
 	{22, 0, 4}, // InitProducerId
+	{23, 0, 4}, // OffsetForLeaderEpoch
+	{32, 0, 4}, // DescribeConfigs
 }
 
 // API keys named in code.
@@ -90,6 +92,10 @@ func handler(key int16) handlerFunc {
 		return (*Server).handleDeleteTopics
 	case 22:
 		return (*Server).handleInitProducerID
+	case 23:
+		return (*Server).handleOffsetForLeaderEpoch
+	case 32:
+		return (*Server).handleDescribeConfigs
 	}
 	return nil
 }

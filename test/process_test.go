@@ -61,7 +61,7 @@ type ProcOptions struct {
 // wall time the harness measured from exec to health SERVING.
 type StartInfo struct {
 	Addr            string  `json:"addr"`
-	KafkaAddr       string  `json:"kafka_addr"`
+	KafkaAddr       string  `json:"kafka_addr"` // "" when the listener is off
 	Clean           bool    `json:"clean"`
 	Topics          int     `json:"topics"`
 	Partitions      int     `json:"partitions"`
@@ -363,6 +363,9 @@ func (b *ProcBroker) Started() StartInfo { return b.p.info }
 
 // Addr is the current run's gRPC address (host:port).
 func (b *ProcBroker) Addr() string { return b.p.info.Addr }
+
+// KafkaAddr is the current run's Kafka protocol address (host:port).
+func (b *ProcBroker) KafkaAddr() string { return b.p.info.KafkaAddr }
 
 // PID is the current run's process id.
 func (b *ProcBroker) PID() int { return b.p.cmd.Process.Pid }
