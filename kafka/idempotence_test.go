@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -204,9 +205,19 @@ func TestKgoIdempotentRetries(t *testing.T) {
 // TestKgoIdempotentInFlight: kgo's default producer, idempotent, keeps up
 // to 5 Produce requests in flight per broker; with many small batches over
 // several partitions it does, and every record is stored once, in order.
+// The proxy holds the second answer back (kgo sends one request until its
+// first answer, which proves its producer id) until another request is on
+// its way, so that a broker quicker than kgo's next send cannot leave the
+// test with one request in flight.
 func TestKgoIdempotentInFlight(t *testing.T) {
 	b, px := proxied(t)
 	b.createTopic("i", 4)
+	px.OnProduceResponse(func(n int) bool {
+		for deadline := time.Now().Add(30 * time.Second); n == 2 && px.MaxInFlight() < 2 && time.Now().Before(deadline); {
+			time.Sleep(time.Millisecond)
+		}
+		return false
+	})
 	cl, err := kgo.NewClient(kgo.SeedBrokers(px.Addr()), kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerLinger(0))
 	if err != nil {
 		t.Fatal(err)
