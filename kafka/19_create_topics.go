@@ -35,6 +35,9 @@ func (s *Server) handleCreateTopics(ctx context.Context, _ *conn, kreq kmsg.Requ
 		}
 		if err == nil {
 			rt.NumPartitions, rt.ReplicationFactor = int32(n), 1
+			// v5+: an empty list, never null: Kafka's admin client
+			// (TopicCommand --create) reads it on success and fails on null.
+			rt.Configs = []kmsg.CreateTopicsResponseTopicConfig{}
 			if !req.ValidateOnly {
 				if id, ierr := s.topicID(t.Topic); ierr == nil {
 					rt.TopicID = id
