@@ -34,8 +34,9 @@
 #   QUICK=1          small counts: a smoke test of the script
 #   N_WARM, N_100, N_1K, N_GRPC, N_FRANZ   record counts (see below)
 #   CHARTS=$BENCH_DIR/results   where the report writes kafka-table.md
-#   PROFILE=WORKLOAD  take a 10 s CPU profile of LogBroker during WORKLOAD
-#                    (e.g. kperf-produce-100B-acksall), into results/kafkapeers/
+#   PROFILE="WORKLOAD ..."  a CPU profile of LogBroker during each WORKLOAD
+#                    (e.g. kperf-consume-100B), PROFILE_SECS long (10), into
+#                    results/kafkapeers/WORKLOAD-runN.pprof
 #   FRANZ=0          leave franz-go out
 set -uo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
@@ -116,13 +117,24 @@ PROPS
 # ---- workloads -----------------------------------------------------------
 
 cpu_ticks() { awk '{print $14+$15}' "/proc/$BPID/stat"; }
-per_million() { awk -v d="$1" -v n="$2" 'BEGIN{print d/100/(n/1e6)}'; }
+per_million() { awk -v d="$1" -v n="$2" 'BEGIN{print d/100/(n/1e6)}'; }   # ticks
+per_million_s() { awk -v d="$1" -v n="$2" 'BEGIN{print d/(n/1e6)}'; }       # seconds
 
-# profile_start WORKLOAD : with PROFILE=WORKLOAD on LogBroker, a 10 s CPU
-# profile of the broker in the background while the workload runs.
+# child_cpu : sets CHILD_CPU to the CPU seconds (user + system) of this
+# shell's waited-for descendants so far; a tool's own CPU is the difference
+# around it. Call it directly: times in a subshell ($(...), a pipeline)
+# sees that subshell's children, not these.
+child_cpu() {
+  times >"$OUT/.times"
+  CHILD_CPU=$(tail -1 "$OUT/.times" | awk '{ for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); s += a[1] * 60 + a[2] } print s }')
+}
+
+# profile_start WORKLOAD : with WORKLOAD among PROFILE's words, on LogBroker,
+# a CPU profile of the broker in the background while the workload runs
+# (profile_wait waits for it, so the next workload stays out of it).
 profile_start() {
   PROF_PID=""
-  [ "$SYS" = logbroker ] && [ "${PROFILE:-}" = "$1" ] || return 0
+  [ "$SYS" = logbroker ] && [[ " ${PROFILE:-} " == *" $1 "* ]] || return 0
   curl -s -o "$OUT/$1-run$RUN.pprof" "http://127.0.0.1:$LBMETRICS/debug/pprof/profile?seconds=${PROFILE_SECS:-10}" &
   PROF_PID=$!
 }
@@ -137,13 +149,13 @@ topic() { # NAME : one partition, through Kafka's own TopicCommand
 # produce WORKLOAD TOPIC N SIZE ACKS : ProducerPerformance, the same command
 # line for both brokers.
 produce() {
-  local w="$1" f="$OUT/$SYS-$1-run$RUN.txt" c0 c1 line rate
+  local w="$1" f="$OUT/$SYS-$1-run$RUN.txt" c0 c1 t0 t1 line rate
   profile_start "$w"
-  c0=$(cpu_ticks)
+  child_cpu; t0=$CHILD_CPU; c0=$(cpu_ticks)
   run_bounded 900 setsid "$JAVA" $TOOL_HEAP -cp "$LIBS/*" org.apache.kafka.tools.ProducerPerformance \
     --bootstrap-server "$BS" --topic "$2" --num-records "$3" --record-size "$4" --throughput -1 \
     --producer-props acks="$5" "${PRODUCER_PROPS[@]}" >"$f" 2>&1
-  c1=$(cpu_ticks)
+  c1=$(cpu_ticks); child_cpu; t1=$CHILD_CPU
   profile_wait
   line=$(grep -E "^$3 records sent" "$f" | tail -1)
   [ -n "$line" ] || { log "$SYS $w: no summary; $(tail -3 "$f")"; return 1; }
@@ -152,6 +164,7 @@ produce() {
   emit "$SYS" "$w" records_per_sec "$rate"
   emit "$SYS" "$w" mb_per_sec "$(awk -v r="$rate" -v n="$4" 'BEGIN{print r*n/1e6}')"
   emit "$SYS" "$w" broker_cpu_s_per_m "$(per_million $((c1 - c0)) "$3")"
+  emit "$SYS" "$w" client_cpu_s_per_m "$(per_million_s "$(awk -v a="$t0" -v b="$t1" 'BEGIN{print b - a}')" "$3")"
   # The tool's latencies are whole milliseconds per record, send to ack.
   emit "$SYS" "$w" p50_us "$(sed -n 's/.*, \([0-9]*\) ms 50th.*/\1/p' <<<"$line" | awk '{print $1*1000}')"
   emit "$SYS" "$w" p99_us "$(sed -n 's/.*, \([0-9]*\) ms 99th.*/\1/p' <<<"$line" | awk '{print $1*1000}')"
@@ -159,12 +172,13 @@ produce() {
 
 # consume WORKLOAD TOPIC N SIZE : ConsumerPerformance from the beginning.
 consume() {
-  local w="$1" f="$OUT/$SYS-$1-run$RUN.txt" c0 c1 line
+  local w="$1" f="$OUT/$SYS-$1-run$RUN.txt" c0 c1 t0 t1 line
   profile_start "$w"
   c0=$(cpu_ticks)
+  child_cpu; t0=$CHILD_CPU
   run_bounded 900 setsid "$JAVA" $TOOL_HEAP -cp "$LIBS/*" org.apache.kafka.tools.ConsumerPerformance \
     --bootstrap-server "$BS" --topic "$2" --num-records "$3" --timeout 60000 >"$f" 2>&1
-  c1=$(cpu_ticks)
+  c1=$(cpu_ticks); child_cpu; t1=$CHILD_CPU
   profile_wait
   # CSV: start, end, MB, MB/s, n, n/s, rebalance ms, fetch ms, fetch MB/s,
   # fetch n/s. fetch.nMsg.sec leaves out the group join: the reading itself.
@@ -176,16 +190,18 @@ consume() {
   emit "$SYS" "$w" records_per_sec_with_join "$(awk -F', ' '{print $6}' <<<"$line")"
   emit "$SYS" "$w" mb_per_sec "$(awk -F', ' -v n="$4" '{print $10*n/1e6}' <<<"$line")"
   emit "$SYS" "$w" broker_cpu_s_per_m "$(per_million $((c1 - c0)) "$3")"
+  emit "$SYS" "$w" client_cpu_s_per_m "$(per_million_s "$(awk -v a="$t0" -v b="$t1" 'BEGIN{print b - a}')" "$3")"
 }
 
 # franz WORKLOAD MODE TOPIC N SIZE : bench/franzbench (kgo), as fast as it can.
 franz() {
-  local w="$1" f="$OUT/$SYS-$1-run$RUN.txt" c0 c1 rate
+  local w="$1" f="$OUT/$SYS-$1-run$RUN.txt" c0 c1 t0 t1 rate
   profile_start "$w"
   c0=$(cpu_ticks)
+  child_cpu; t0=$CHILD_CPU
   run_bounded 900 setsid "$FRANZ_BIN" -brokers "$BS" -mode "$2" -topic "$3" -records "$4" -record-size "$5" \
     -linger 10ms -batch-bytes 131072 >"$f" 2>&1
-  c1=$(cpu_ticks)
+  c1=$(cpu_ticks); child_cpu; t1=$CHILD_CPU
   profile_wait
   rate=$(sed -n 's/.*records_per_sec=\([0-9.]*\).*/\1/p' "$f" | tail -1)
   [ -n "$rate" ] || { log "$SYS $w: no summary; $(tail -3 "$f")"; return 1; }
@@ -193,6 +209,7 @@ franz() {
   emit "$SYS" "$w" records_per_sec "$rate"
   emit "$SYS" "$w" mb_per_sec "$(awk -v r="$rate" -v n="$5" 'BEGIN{print r*n/1e6}')"
   emit "$SYS" "$w" broker_cpu_s_per_m "$(per_million $((c1 - c0)) "$4")"
+  emit "$SYS" "$w" client_cpu_s_per_m "$(per_million_s "$(awk -v a="$t0" -v b="$t1" 'BEGIN{print b - a}')" "$4")"
 }
 
 # grpc : the same 100 B produce through LogBroker's own API, batches of

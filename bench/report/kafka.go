@@ -32,6 +32,8 @@ var kafkaRows = []kafkaRow{
 	{"Broker CPU s per million records: produce 1 KiB, acks=all", "kperf-produce-1KiB-acksall", "broker_cpu_s_per_m", 0.5},
 	{"Broker CPU s per million records: consume 100 B", "kperf-consume-100B", "broker_cpu_s_per_m", 0.5},
 	{"Broker CPU s per million records: consume 1 KiB", "kperf-consume-1KiB", "broker_cpu_s_per_m", 0.5},
+	{"The tool's own CPU s per million records: ProducerPerformance 100 B, acks=1", "kperf-produce-100B-acks1", "client_cpu_s_per_m", 0},
+	{"The tool's own CPU s per million records: ConsumerPerformance 100 B", "kperf-consume-100B", "client_cpu_s_per_m", 0},
 	{"ProducerPerformance p99 latency, 100 B, acks=all (whole ms)", "kperf-produce-100B-acksall", "p99_us", 0},
 	{"franz-go (kgo) produce 100 B, acks=all, idempotent (records/s)", "franz-produce-100B", "records_per_sec", 0},
 	{"franz-go (kgo) consume 100 B, no group (records/s)", "franz-consume-100B", "records_per_sec", 0},

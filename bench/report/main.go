@@ -168,7 +168,7 @@ func lowerIsBetter(metric string) string {
 	switch {
 	case strings.HasSuffix(metric, "_us"):
 		return " (time)"
-	case metric == "broker_cpu_s_per_m", metric == "rss_mib":
+	case metric == "broker_cpu_s_per_m", metric == "client_cpu_s_per_m", metric == "rss_mib":
 		return " (cost)"
 	}
 	return ""

@@ -36,6 +36,7 @@ func TestLowerIsBetter(t *testing.T) {
 	for metric, want := range map[string]string{
 		"p99_us":             " (time)",
 		"broker_cpu_s_per_m": " (cost)",
+		"client_cpu_s_per_m": " (cost)",
 		"rss_mib":            " (cost)",
 		"records_per_sec":    "",
 		"mb_per_sec":         "",
