@@ -11,6 +11,8 @@
 # Peers come from their registries: nats-server and natscli as Go modules
 # (go install), Kafka 4.4 as jars from Maven Central (mvn), and each is
 # measured with its own tools. physical.sh measures the disk and loopback.
+# Kafka's own tools against LogBroker's Kafka listener and Kafka, warmed up,
+# are bench/kafkapeers.sh (issue 14).
 #
 # Environment:
 #   RUNS=3             runs per system (the table shows medians)

@@ -211,6 +211,19 @@ func TestCreateTopicsChecks(t *testing.T) {
 			}
 		}
 	}
+	// v5+ success carries a configs list, empty rather than null (null is
+	// decoded as nil): Kafka's admin client fails on a null one.
+	req5 := kmsg.NewPtrCreateTopicsRequest()
+	req5.Version = 5
+	req5.Topics = []kmsg.CreateTopicsRequestTopic{topic("configs", 1, 1)}
+	for _, validateOnly := range []bool{true, false} {
+		req5.ValidateOnly = validateOnly
+		for _, rt := range b.dial().roundTrip(req5).(*kmsg.CreateTopicsResponse).Topics {
+			if rt.ErrorCode != 0 || rt.Configs == nil {
+				t.Errorf("validate_only=%v v5 %s: error %d, configs %v; want 0 and an empty list", validateOnly, rt.Topic, rt.ErrorCode, rt.Configs)
+			}
+		}
+	}
 	// A name twice in one request: both refused.
 	req := kmsg.NewPtrCreateTopicsRequest()
 	req.Version = 7

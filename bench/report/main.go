@@ -27,18 +27,25 @@ type key struct{ system, workload, metric string }
 
 type data map[key][]float64
 
-func load(path string) (data, error) {
+// runData is every value by its run number, for ratios paired run by run.
+type runData map[key]map[string]float64
+
+func (r runData) byRun(system, workload, metric string) map[string]float64 {
+	return r[key{system, workload, metric}]
+}
+
+func load(path string) (data, runData, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer f.Close()
-	d := data{}
+	d, rd := data{}, runData{}
 	sc := bufio.NewScanner(f)
 	for n := 1; sc.Scan(); n++ {
 		f := strings.Split(sc.Text(), "\t")
 		if len(f) != 5 {
-			return nil, fmt.Errorf("%s:%d: want 5 tab-separated fields, got %d", path, n, len(f))
+			return nil, nil, fmt.Errorf("%s:%d: want 5 tab-separated fields, got %d", path, n, len(f))
 		}
 		v, err := strconv.ParseFloat(f[4], 64)
 		if err != nil || math.IsNaN(v) {
@@ -46,8 +53,12 @@ func load(path string) (data, error) {
 		}
 		k := key{f[1], f[2], f[3]}
 		d[k] = append(d[k], v)
+		if rd[k] == nil {
+			rd[k] = map[string]float64{}
+		}
+		rd[k][f[0]] = v
 	}
-	return d, sc.Err()
+	return d, rd, sc.Err()
 }
 
 // median of the runs; ok is false when there are none.
@@ -157,7 +168,7 @@ func lowerIsBetter(metric string) string {
 	switch {
 	case strings.HasSuffix(metric, "_us"):
 		return " (time)"
-	case metric == "broker_cpu_s_per_m", metric == "rss_mib":
+	case metric == "broker_cpu_s_per_m", metric == "client_cpu_s_per_m", metric == "rss_mib":
 		return " (cost)"
 	}
 	return ""
@@ -314,13 +325,18 @@ func main() {
 	in := flag.String("in", "", "results TSV from bench/peers.sh")
 	charts := flag.String("charts", "docs/bench", "directory for the SVG charts and table.md")
 	machine := flag.String("machine", "", "machine description to copy into table.md")
+	kafka := flag.Bool("kafka", false, "only the issue-14 table (bench/kafkapeers.sh), into CHARTS/kafka-table.md")
 	flag.Parse()
 	if *in == "" {
 		log.Fatal("report: -in is required")
 	}
-	d, err := load(*in)
+	d, rd, err := load(*in)
 	if err != nil {
 		log.Fatal(err)
+	}
+	if *kafka {
+		writeKafkaReport(d, rd, *charts, *machine)
+		return
 	}
 	writeTable(os.Stdout, d)
 	if err := os.MkdirAll(*charts, 0o755); err != nil {
