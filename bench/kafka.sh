@@ -52,24 +52,7 @@ jrun() { "$JAVA" $TOOL_HEAP -cp "$LIBS/*" "$@"; }
 start_kafka() {
   local data="$BENCH_DIR/data/kafka"
   rm -rf "$data"; mkdir -p "$data"
-  cat >"$K/server.properties" <<PROPS
-process.roles=broker,controller
-node.id=1
-controller.quorum.voters=1@127.0.0.1:$CPORT
-listeners=PLAINTEXT://127.0.0.1:$PORT,CONTROLLER://127.0.0.1:$CPORT
-advertised.listeners=PLAINTEXT://127.0.0.1:$PORT
-controller.listener.names=CONTROLLER
-inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
-log.dirs=$data
-num.partitions=1
-offsets.topic.replication.factor=1
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
-share.coordinator.state.topic.replication.factor=1
-share.coordinator.state.topic.min.isr=1
-group.initial.rebalance.delay.ms=0
-PROPS
+  kafka_props "$data" "$PORT" "$CPORT" >"$K/server.properties"
   local cid
   cid=$(jrun kafka.tools.StorageTool random-uuid 2>/dev/null | tail -1)
   jrun kafka.tools.StorageTool format -t "$cid" -c "$K/server.properties" >"$OUT/format.txt" 2>&1 || { cat "$OUT/format.txt"; return 1; }

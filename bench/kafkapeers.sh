@@ -89,24 +89,7 @@ start_logbroker() {
 start_kafka() {
   local data="$BENCH_DIR/data/kafkapeers-kafka"
   rm -rf "$data"; mkdir -p "$data"
-  cat >"$K/kafkapeers.properties" <<PROPS
-process.roles=broker,controller
-node.id=1
-controller.quorum.voters=1@127.0.0.1:$KCPORT
-listeners=PLAINTEXT://127.0.0.1:$KPORT,CONTROLLER://127.0.0.1:$KCPORT
-advertised.listeners=PLAINTEXT://127.0.0.1:$KPORT
-controller.listener.names=CONTROLLER
-inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
-log.dirs=$data
-num.partitions=1
-offsets.topic.replication.factor=1
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
-share.coordinator.state.topic.replication.factor=1
-share.coordinator.state.topic.min.isr=1
-group.initial.rebalance.delay.ms=0
-PROPS
+  kafka_props "$data" "$KPORT" "$KCPORT" >"$K/kafkapeers.properties"
   local cid
   cid=$("$JAVA" $TOOL_HEAP -cp "$LIBS/*" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -1)
   "$JAVA" $TOOL_HEAP -cp "$LIBS/*" kafka.tools.StorageTool format -t "$cid" -c "$K/kafkapeers.properties" >"$OUT/format.txt" 2>&1 ||

@@ -67,3 +67,26 @@ emit() {
   [ -n "$4" ] || { log "no value for $1 $2 $3"; return 0; }
   printf '%s\t%s\t%s\t%s\t%s\n' "${RUN:-1}" "$1" "$2" "$3" "$4" >>"$RESULTS"
 }
+
+# kafka_props DATA PORT CPORT prints the server.properties of a one-node
+# KRaft Kafka (broker and controller) on 127.0.0.1, as the peer runs use.
+kafka_props() {
+  cat <<PROPS
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:$3
+listeners=PLAINTEXT://127.0.0.1:$2,CONTROLLER://127.0.0.1:$3
+advertised.listeners=PLAINTEXT://127.0.0.1:$2
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+log.dirs=$1
+num.partitions=1
+offsets.topic.replication.factor=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+group.initial.rebalance.delay.ms=0
+PROPS
+}
