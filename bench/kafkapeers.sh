@@ -242,18 +242,13 @@ one_run() {
   rm -rf "$BENCH_DIR/data/kafkapeers-$SYS"
 }
 
-machine() {
-  echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-  echo "cpus: $(nproc) ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'))"
-  echo "memory: $(free -h | awk '/^Mem:/{print $2}')"
-  echo "kernel: $(uname -r)"
-  echo "go: $(go version | awk '{print $3}')"
-  echo "java: $(java -version 2>&1 | head -1)"
-  echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+# machine, with this script's counts.
+kmachine() {
+  machine
   echo "counts: N_WARM=$N_WARM N_100=$N_100 N_1K=$N_1K N_GRPC=$N_GRPC N_FRANZ=$N_FRANZ RUNS=$RUNS"
 }
 
-machine | tee "$BENCH_DIR/results/machine-$STAMP.txt"
+kmachine | tee "$BENCH_DIR/results/machine-$STAMP.txt"
 bash "$HERE/kafka.sh" setup || { log "kafka setup failed"; exit 1; }
 bash "$HERE/logbroker.sh" setup || { log "logbroker setup failed"; exit 1; }
 (cd "$ROOT" && go build -o "$FRANZ_BIN" ./bench/franzbench) || { log "franzbench build failed"; exit 1; }

@@ -90,3 +90,15 @@ share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=0
 PROPS
 }
+
+# machine prints the facts a result needs beside it: the date, the CPUs,
+# memory, kernel, Go and Java versions, and the load before the runs.
+machine() {
+  echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  echo "cpus: $(nproc) ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'))"
+  echo "memory: $(free -h | awk '/^Mem:/{print $2}')"
+  echo "kernel: $(uname -r)"
+  echo "go: $(go version | awk '{print $3}')"
+  echo "java: $(java -version 2>&1 | head -1)"
+  echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+}

@@ -36,15 +36,6 @@ STAMP="$(date +%Y%m%d-%H%M%S)"
 export RESULTS="$BENCH_DIR/results/results-$STAMP.tsv"
 : >"$RESULTS"
 
-machine() {
-  echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-  echo "cpus: $(nproc) ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'))"
-  echo "memory: $(free -h | awk '/^Mem:/{print $2}')"
-  echo "kernel: $(uname -r)"
-  echo "go: $(go version | awk '{print $3}')"
-  echo "java: $(java -version 2>&1 | head -1)"
-  echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
-}
 machine | tee "$BENCH_DIR/results/machine-$STAMP.txt"
 
 for s in "${SYSTEMS[@]}"; do
